@@ -1,0 +1,351 @@
+"""Cache backends by name: ``memory://`` (bounded LRU), ``redis://host:port/db`` and ``none://``.
+
+The only importer of aiocache. Values are JSON-able upstream bodies wrapped in an ``Entry`` that
+remembers when it was stored and for how long it is fresh; backends keep entries a while longer
+(``keep_for``) so an expired answer can still be served when its upstream fails.
+
+Every backend also offers a *lease*, the cross-process half of single-flight: the holder of a lease
+fetches, others ``wait`` for its release (bounded) and then read the cache. In one process the
+upstream layer already coalesces identical requests, so the memory and none backends grant every
+lease at once; Redis uses ``SET NX PX`` and a pub/sub release note.
+
+Backend failures raise ``CacheTrouble``; callers treat the cache as absent for that call.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from aiocache import RedisCache, SimpleMemoryCache
+from aiocache.serializers import JsonSerializer, NullSerializer
+
+log = logging.getLogger("gateway.cache")
+
+Clock = Callable[[], float]
+
+
+class CacheTrouble(Exception):
+    """The cache backend did not answer properly; the message says what, without keys."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached upstream answer."""
+
+    value: Any
+    stored_at: float
+    ttl: float
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.stored_at)
+
+    def remaining(self, now: float) -> float:
+        return self.ttl - self.age(now)
+
+    def fresh(self, now: float) -> bool:
+        return self.remaining(now) > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": self.value, "t": self.stored_at, "ttl": self.ttl}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Entry:
+        return cls(value=data["v"], stored_at=float(data["t"]), ttl=float(data["ttl"]))
+
+
+@dataclass(frozen=True)
+class Lease:
+    key: str
+    token: str
+
+
+class Cache:
+    """The do-nothing cache (``none://``); the other backends override what they store."""
+
+    name = "none"
+    shared = False  # True when several processes see the same entries
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self.clock = clock
+
+    async def get(self, key: str) -> Entry | None:
+        return None
+
+    async def set(self, key: str, entry: Entry, keep_for: float) -> None:
+        return None
+
+    async def acquire(self, key: str, hold_for: float) -> Lease | None:
+        """A lease to fetch ``key``, or None when another process already holds one."""
+        return Lease(key, "")
+
+    async def release(self, lease: Lease) -> None:
+        return None
+
+    async def wait(self, key: str, within_s: float) -> None:
+        """Return when the lease on ``key`` is released, or after ``within_s`` seconds."""
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    async def clear(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryCache(Cache):
+    """In-process cache on aiocache's memory backend, bounded to ``max_entries`` (LRU)."""
+
+    name = "memory"
+
+    def __init__(self, max_entries: int, clock: Clock = time.time) -> None:
+        super().__init__(clock)
+        self.max_entries = max_entries
+        self._store = SimpleMemoryCache(serializer=NullSerializer())
+        # aiocache's memory backend has no size bound: this index keeps recency and evicts.
+        self._order: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    async def get(self, key: str) -> Entry | None:
+        entry = cast(Entry | None, await self._store.get(key))
+        if entry is None:
+            self._order.pop(key, None)
+            return None
+        self._order.move_to_end(key)
+        return entry
+
+    async def set(self, key: str, entry: Entry, keep_for: float) -> None:
+        await self._store.set(key, entry, ttl=max(1, int(keep_for + 0.999)))
+        self._order[key] = None
+        self._order.move_to_end(key)
+        while len(self._order) > self.max_entries:
+            oldest, _ = self._order.popitem(last=False)
+            await self._store.delete(oldest)
+
+    async def clear(self) -> None:
+        await self._store.clear()
+        self._order.clear()
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+end
+return redis.call('publish', KEYS[2], '1')
+"""
+
+
+class RedisBackedCache(Cache):
+    """Entries shared by every replica through Redis; leases make single-flight cross-process."""
+
+    name = "redis"
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        namespace: str = "stats-gateway:",
+        op_timeout_s: float = 0.5,
+    ) -> None:
+        super().__init__(clock)
+        parts = urlsplit(url)
+        db = int(parts.path.strip("/") or 0)
+        self.namespace = namespace
+        self._store = RedisCache(
+            serializer=JsonSerializer(),
+            endpoint=parts.hostname or "127.0.0.1",
+            port=parts.port or 6379,
+            db=db,
+            password=parts.password,
+            namespace=namespace,
+            timeout=op_timeout_s,
+            create_connection_timeout=op_timeout_s,
+            connection_pool_kwargs={"socket_timeout": op_timeout_s},
+        )
+        self._client: Any = self._store.client
+
+    def _lock_key(self, key: str) -> str:
+        return f"{self.namespace}lease:{key}"
+
+    def _channel(self, key: str) -> str:
+        return f"{self.namespace}released:{key}"
+
+    async def get(self, key: str) -> Entry | None:
+        try:
+            raw = await self._store.get(key)
+        except Exception as exc:
+            raise CacheTrouble(f"redis get failed: {type(exc).__name__}") from exc
+        if raw is None:
+            return None
+        try:
+            return Entry.from_json(raw)
+        except (KeyError, TypeError, ValueError):
+            return None  # an entry written by something else: treat as absent
+
+    async def set(self, key: str, entry: Entry, keep_for: float) -> None:
+        try:
+            await self._store.set(key, entry.to_json(), ttl=max(1, int(keep_for + 0.999)))
+        except Exception as exc:
+            raise CacheTrouble(f"redis set failed: {type(exc).__name__}") from exc
+
+    async def acquire(self, key: str, hold_for: float) -> Lease | None:
+        token = secrets.token_hex(8)
+        try:
+            ok = await self._client.set(self._lock_key(key), token, nx=True, px=max(1, int(hold_for * 1000)))
+        except Exception as exc:
+            raise CacheTrouble(f"redis lease failed: {type(exc).__name__}") from exc
+        return Lease(key, token) if ok else None
+
+    async def release(self, lease: Lease) -> None:
+        try:
+            await self._client.eval(
+                _RELEASE, 2, self._lock_key(lease.key), self._channel(lease.key), lease.token
+            )
+        except Exception as exc:
+            raise CacheTrouble(f"redis release failed: {type(exc).__name__}") from exc
+
+    async def wait(self, key: str, within_s: float) -> None:
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.subscribe(self._channel(key))
+            # Subscribed first, then checked: a release between the two is not missed.
+            if not await self._client.exists(self._lock_key(key)):
+                return
+            # Real time, not the entry clock: this bounds an actual wait.
+            deadline = time.monotonic() + within_s
+            while (left := deadline - time.monotonic()) > 0:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+                if message is not None:
+                    return
+        except Exception as exc:
+            raise CacheTrouble(f"redis wait failed: {type(exc).__name__}") from exc
+        finally:
+            try:
+                await pubsub.aclose()
+            except Exception:
+                log.debug("closing a redis subscription failed", exc_info=True)
+
+    async def ping(self) -> None:
+        try:
+            await self._client.ping()
+        except Exception as exc:
+            raise CacheTrouble(f"redis does not answer: {type(exc).__name__}") from exc
+
+    async def clear(self) -> None:
+        try:
+            await self._store.clear(namespace=self.namespace)
+        except Exception as exc:
+            raise CacheTrouble(f"redis clear failed: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        try:
+            await self._store.close()
+            await self._client.aclose()
+        except Exception:
+            log.debug("closing redis failed", exc_info=True)
+
+
+def create_cache(url: str, *, max_entries: int = 10_000, clock: Clock = time.time) -> Cache:
+    """The backend named by ``url`` (see ``GATEWAY_CACHE_URL``)."""
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        return MemoryCache(max_entries, clock)
+    if scheme in {"redis", "rediss"}:
+        return RedisBackedCache(url, clock=clock)
+    if scheme == "none":
+        return Cache(clock)
+    raise ValueError(f"unsupported cache URL scheme {scheme!r}")
+
+
+class GuardedCache:
+    """A cache whose trouble never fails a query: failures read as misses and are logged once.
+
+    ``trouble`` holds the reason while the backend misbehaves (``/readyz`` reports it); it is
+    cleared, and the recovery logged, at the next call that works.
+    """
+
+    def __init__(self, cache: Cache) -> None:
+        self.inner = cache
+        self.trouble: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def clock(self) -> Clock:
+        return self.inner.clock
+
+    def _failed(self, exc: CacheTrouble) -> None:
+        if self.trouble is None:
+            log.warning("cache %s unavailable, going to the upstreams directly: %s", self.inner.name, exc)
+        self.trouble = str(exc)
+
+    def _worked(self) -> None:
+        if self.trouble is not None:
+            log.warning("cache %s answers again", self.inner.name)
+            self.trouble = None
+
+    async def get(self, key: str) -> Entry | None:
+        try:
+            entry = await self.inner.get(key)
+        except CacheTrouble as exc:
+            self._failed(exc)
+            return None
+        self._worked()
+        return entry
+
+    async def set(self, key: str, entry: Entry, keep_for: float) -> None:
+        try:
+            await self.inner.set(key, entry, keep_for)
+        except CacheTrouble as exc:
+            self._failed(exc)
+        else:
+            self._worked()
+
+    async def acquire(self, key: str, hold_for: float) -> Lease | None:
+        try:
+            return await self.inner.acquire(key, hold_for)
+        except CacheTrouble as exc:
+            self._failed(exc)
+            return Lease(key, "")  # without a working cache, fetch directly
+
+    async def release(self, lease: Lease) -> None:
+        if not lease.token:
+            return
+        try:
+            await self.inner.release(lease)
+        except CacheTrouble as exc:
+            self._failed(exc)
+
+    async def wait(self, key: str, within_s: float) -> None:
+        try:
+            await self.inner.wait(key, within_s)
+        except CacheTrouble as exc:
+            self._failed(exc)
+
+    async def check(self) -> str | None:
+        """Ping the backend; the reason it is not ready, or None."""
+        try:
+            await self.inner.ping()
+        except CacheTrouble as exc:
+            self._failed(exc)
+            return str(exc)
+        self._worked()
+        return None

@@ -1,0 +1,322 @@
+"""Figshare types: a scope, its five item kinds, their counts and rankings."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import ClassVar
+
+import strawberry
+from strawberry.federation import type as federated
+
+from gateway.context import GatewayContext
+from gateway.resolvers.args import numeric_id
+from gateway.resolvers.figshare import CountsHandle, narrowing, scope_of
+from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period
+from gateway.upstream.figshare import Scope
+
+Info = strawberry.Info[GatewayContext, None]
+
+
+@strawberry.enum
+class FigshareCounter(Enum):
+    VIEWS = "views"
+    DOWNLOADS = "downloads"
+    SHARES = "shares"
+
+
+@strawberry.enum
+class FigshareItemKind(Enum):
+    ARTICLE = "article"
+    AUTHOR = "author"
+    COLLECTION = "collection"
+    GROUP = "group"
+    PROJECT = "project"
+
+
+@strawberry.enum
+class FigshareTopDimension(Enum):
+    CATEGORY = "category"
+    ITEM_TYPE = "item_type"
+    REFERRAL = "referral"
+
+
+@strawberry.input(description="Narrows counts to one category or one item type (exactly one of the two).")
+class FigshareFilter:
+    category_id: strawberry.ID | None = None
+    item_type: str | None = strawberry.field(
+        default=None, description='Lower-case item type name, e.g. "dataset", "fileset", "figure".'
+    )
+
+
+@strawberry.type
+class CityCount:
+    city: str
+    count: int
+
+
+@strawberry.type
+class CountryCount:
+    country: str
+    count: int
+    cities: list[CityCount] = strawberry.field(
+        description="At most the top ten cities the upstream lists; their sum can be less than count."
+    )
+
+
+@strawberry.type
+class TopEntry:
+    key: str = strawberry.field(
+        description="An item id, a category id, an item type name or a referring host, by what was ranked."
+    )
+    count: int
+
+
+def _entries(pairs: list[tuple[str, int]]) -> list[TopEntry]:
+    return [TopEntry(key=k, count=n) for k, n in pairs]
+
+
+@strawberry.type(
+    description="Counts of one counter (views, downloads or shares) of one Figshare item over a "
+    "window. Without dates the window is all time for total; series and countries then cover the "
+    "upstream's default window (the current month) unless dates are given."
+)
+class FigshareCounts(CountSeries):
+    handle: strawberry.Private[CountsHandle]
+
+    @strawberry.field(description="Sum over the whole window.")
+    async def total(self) -> int | None:
+        return await self.handle.source.total(self.handle.series)
+
+    @strawberry.field(
+        description=SERIES_DESCRIPTION
+        + " WEEK is computed by the gateway from daily counts (the upstream has no weeks)."
+    )
+    async def series(self, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
+        pairs = await self.handle.source.series(self.handle.series, period.granularity, fill_gaps)
+        return [Bucket(start=start, count=count) for start, count in pairs]  # type: ignore[arg-type]
+
+    @strawberry.field(
+        description="Where the events came from, most first. Windows longer than the upstream's "
+        "limit are fetched in parts and summed."
+    )
+    async def countries(self, limit: int | None = None) -> list[CountryCount] | None:
+        found = await self.handle.source.countries(self.handle.series, limit)
+        return [
+            CountryCount(
+                country=c.country,
+                count=c.count,
+                cities=[CityCount(city=city, count=n) for city, n in c.cities],
+            )
+            for c in found
+        ]
+
+
+@strawberry.interface
+class FigshareItem:
+    """The fields every Figshare item kind shares; ``kind`` names it in the upstream's paths."""
+
+    kind: ClassVar[str] = ""
+    id: strawberry.ID
+    scope: strawberry.Private[Scope]
+
+    @strawberry.field(
+        description="The institution scope this item's stats are read in, or null for the public scope."
+    )
+    def institution(self) -> str | None:
+        return self.scope.institution
+
+    def _counts(
+        self,
+        info: Info,
+        counter: FigshareCounter,
+        start_date: Date | None,
+        end_date: Date | None,
+        filter: FigshareFilter | None,
+    ) -> FigshareCounts:
+        narrowed = None if filter is None else narrowing(filter.category_id, filter.item_type)
+        handle = info.context.figshare.counts(
+            self.scope, counter.value, self.kind, self.id, start_date, end_date, narrowed
+        )
+        return FigshareCounts(handle=handle)
+
+    @strawberry.field
+    def views(
+        self,
+        info: Info,
+        start_date: Date | None = None,
+        end_date: Date | None = None,
+        filter: FigshareFilter | None = None,
+    ) -> FigshareCounts | None:
+        return self._counts(info, FigshareCounter.VIEWS, start_date, end_date, filter)
+
+    @strawberry.field
+    def downloads(
+        self,
+        info: Info,
+        start_date: Date | None = None,
+        end_date: Date | None = None,
+        filter: FigshareFilter | None = None,
+    ) -> FigshareCounts | None:
+        return self._counts(info, FigshareCounter.DOWNLOADS, start_date, end_date, filter)
+
+    @strawberry.field
+    def shares(
+        self,
+        info: Info,
+        start_date: Date | None = None,
+        end_date: Date | None = None,
+        filter: FigshareFilter | None = None,
+    ) -> FigshareCounts | None:
+        return self._counts(info, FigshareCounter.SHARES, start_date, end_date, filter)
+
+    @strawberry.field(
+        description="Within this item: the categories, item types or referring hosts with the most "
+        "events, highest first."
+    )
+    async def top(
+        self,
+        info: Info,
+        counter: FigshareCounter,
+        by: FigshareTopDimension,
+        limit: int = 10,
+        start_date: Date | None = None,
+        end_date: Date | None = None,
+    ) -> list[TopEntry] | None:
+        pairs = await info.context.figshare.top(
+            self.scope,
+            counter.value,
+            self.kind,
+            limit,
+            start_date,
+            end_date,
+            item_id=self.id,
+            sub_item=by.value,
+        )
+        return _entries(pairs)
+
+
+def _ref(kind: str, id: object) -> tuple[strawberry.ID, Scope]:
+    return strawberry.ID(numeric_id(f"{kind}.id", id)), Scope()
+
+
+@federated(keys=["id"])
+class FigshareArticle(FigshareItem):
+    kind: ClassVar[str] = "article"
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> FigshareArticle:
+        ident, scope = _ref("FigshareArticle", id)
+        return cls(id=ident, scope=scope)
+
+
+@federated(keys=["id"])
+class FigshareAuthor(FigshareItem):
+    kind: ClassVar[str] = "author"
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> FigshareAuthor:
+        ident, scope = _ref("FigshareAuthor", id)
+        return cls(id=ident, scope=scope)
+
+
+@federated(keys=["id"])
+class FigshareCollection(FigshareItem):
+    kind: ClassVar[str] = "collection"
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> FigshareCollection:
+        ident, scope = _ref("FigshareCollection", id)
+        return cls(id=ident, scope=scope)
+
+
+@federated(keys=["id"])
+class FigshareGroup(FigshareItem):
+    kind: ClassVar[str] = "group"
+
+    @strawberry.field(
+        description="Public articles in this group. All groups asked for in one operation are "
+        "counted in one upstream request."
+    )
+    async def public_article_count(self, info: Info) -> int | None:
+        return await info.context.figshare.public_article_count(self.id)
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> FigshareGroup:
+        ident, scope = _ref("FigshareGroup", id)
+        return cls(id=ident, scope=scope)
+
+
+@federated(keys=["id"])
+class FigshareProject(FigshareItem):
+    kind: ClassVar[str] = "project"
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> FigshareProject:
+        ident, scope = _ref("FigshareProject", id)
+        return cls(id=ident, scope=scope)
+
+
+@strawberry.type
+class Figshare:
+    scope: strawberry.Private[Scope]
+
+    @classmethod
+    def open(cls, institution: str | None) -> Figshare:
+        return cls(scope=scope_of(institution))
+
+    @strawberry.field(
+        description="The institution short name this scope was opened with, or null for the public scope."
+    )
+    def institution(self) -> str | None:
+        return self.scope.institution
+
+    @strawberry.field
+    def article(self, id: strawberry.ID) -> FigshareArticle | None:
+        return FigshareArticle(id=_id("id", id), scope=self.scope)
+
+    @strawberry.field
+    def author(self, id: strawberry.ID) -> FigshareAuthor | None:
+        return FigshareAuthor(id=_id("id", id), scope=self.scope)
+
+    @strawberry.field
+    def collection(self, id: strawberry.ID) -> FigshareCollection | None:
+        return FigshareCollection(id=_id("id", id), scope=self.scope)
+
+    @strawberry.field
+    def group(self, id: strawberry.ID) -> FigshareGroup | None:
+        return FigshareGroup(id=_id("id", id), scope=self.scope)
+
+    @strawberry.field
+    def project(self, id: strawberry.ID) -> FigshareProject | None:
+        return FigshareProject(id=_id("id", id), scope=self.scope)
+
+    @strawberry.field(
+        description="The most viewed, downloaded or shared items of one kind, highest first: all "
+        "time unless dates are given."
+    )
+    async def top(
+        self,
+        info: Info,
+        counter: FigshareCounter,
+        item_kind: FigshareItemKind = FigshareItemKind.ARTICLE,
+        limit: int = 10,
+        start_date: Date | None = None,
+        end_date: Date | None = None,
+    ) -> list[TopEntry] | None:
+        pairs = await info.context.figshare.top(
+            self.scope, counter.value, item_kind.value, limit, start_date, end_date
+        )
+        return _entries(pairs)
+
+
+def _id(name: str, value: object) -> strawberry.ID:
+    return strawberry.ID(numeric_id(name, value))
+
+
+FIGSHARE_TYPES = [
+    FigshareArticle,
+    FigshareAuthor,
+    FigshareCollection,
+    FigshareGroup,
+    FigshareProject,
+]

@@ -1,0 +1,315 @@
+"""ERAS, Zooniverse's stats service: its four read routes and the shapes of their answers.
+
+Requests follow eras-api.md exactly: id lists joined with commas, ``YYYY-MM-DD`` dates, lower-case
+``period``, and boolean flags sent only as ``=true`` (ERAS checks conflicting flags by presence, so
+a ``=false`` can turn a good request into a 400). The caller's bearer token goes only to the users
+and user-groups routes (see ``gateway.auth``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import httpx
+
+from gateway.auth import Access
+from gateway.dates import Window
+from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamUnauthenticated
+from gateway.upstream.base import CallLog, Upstream, UpstreamRequest
+
+SOURCE = "ERAS"
+
+
+class ErasRoute(Enum):
+    CLASSIFICATIONS = "classifications"
+    COMMENTS = "comments"
+    USER = "user"
+    USER_GROUP = "user_group"
+
+    @property
+    def access(self) -> Access:
+        return _ACCESS[self]
+
+
+_ACCESS = {
+    ErasRoute.CLASSIFICATIONS: Access.PUBLIC,
+    ErasRoute.COMMENTS: Access.PUBLIC,
+    ErasRoute.USER: Access.REQUIRED,
+    # Visibility is the group's business: forward what the caller has, let ERAS decide.
+    ErasRoute.USER_GROUP: Access.OPTIONAL,
+}
+
+
+@dataclass(frozen=True)
+class ErasQuery:
+    """What selects the rows counted: a route, its subject and filters, and a window."""
+
+    route: ErasRoute
+    subject_id: str | None = None  # the user or group id
+    project_ids: tuple[str, ...] | None = None
+    workflow_ids: tuple[str, ...] | None = None
+    user_ids: tuple[str, ...] | None = None  # /comments only
+    window: Window = field(default_factory=Window)
+
+    @property
+    def filtered(self) -> bool:
+        return self.project_ids is not None or self.workflow_ids is not None
+
+    @property
+    def path(self) -> str:
+        if self.route is ErasRoute.USER:
+            return f"/classifications/users/{self.subject_id}"
+        if self.route is ErasRoute.USER_GROUP:
+            return f"/classifications/user_groups/{self.subject_id}"
+        return f"/{self.route.value}"
+
+
+@dataclass(frozen=True)
+class ErasFlags:
+    """What one request asks for on top of the counts; merged from the fields that need it."""
+
+    period: str | None = None  # day | week | month | year
+    time_spent: bool = False
+    project_contributions: bool = False
+    order_by_recents: bool = False
+    top_contributors: int | None = None
+    breakdown: bool = False
+
+
+def build_params(query: ErasQuery, flags: ErasFlags) -> tuple[tuple[str, str], ...]:
+    params: list[tuple[str, str]] = []
+    for name, ids in (
+        ("project_id", query.project_ids),
+        ("workflow_id", query.workflow_ids),
+        ("user_id", query.user_ids),
+    ):
+        if ids is not None:
+            params.append((name, ",".join(ids)))
+    if query.window.start is not None:
+        params.append(("start_date", query.window.start.isoformat()))
+    if query.window.end is not None:
+        params.append(("end_date", query.window.end.isoformat()))
+    if flags.period is not None:
+        params.append(("period", flags.period))
+    if flags.time_spent:
+        params.append(("time_spent", "true"))
+    if flags.project_contributions:
+        params.append(("project_contributions", "true"))
+    if flags.order_by_recents:
+        params.append(("order_project_contributions_by", "recents"))
+    if flags.top_contributors is not None:
+        params.append(("top_contributors", str(flags.top_contributors)))
+    if flags.breakdown:
+        params.append(("individual_stats_breakdown", "true"))
+    return tuple(params)
+
+
+# ---------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True)
+class ErasBucket:
+    start: date
+    count: int
+    session_time: float | None
+
+
+@dataclass(frozen=True)
+class ErasContribution:
+    project_id: str
+    count: int
+    session_time: float | None
+
+
+@dataclass(frozen=True)
+class ErasContributor:
+    user_id: str
+    count: int
+    session_time: float
+
+
+@dataclass(frozen=True)
+class ErasMember:
+    user_id: str
+    count: int
+    session_time: float
+    projects: tuple[ErasContribution, ...]
+
+
+@dataclass(frozen=True)
+class ErasCounts:
+    """A read of any counts answer; keys the request did not ask for are None."""
+
+    total: int
+    time_spent: float | None = None
+    active_users: int | None = None
+    buckets: tuple[ErasBucket, ...] | None = None
+    contributions: tuple[ErasContribution, ...] | None = None
+    top_contributors: tuple[ErasContributor, ...] | None = None
+
+
+class _Reader:
+    """Strict reading of an ERAS body: anything unexpected is UPSTREAM_BAD_RESPONSE."""
+
+    @staticmethod
+    def fail(what: str) -> UpstreamBadResponse:
+        return UpstreamBadResponse(f"ERAS answered with an unreadable body ({what}).", source=SOURCE)
+
+    @classmethod
+    def obj(cls, value: Any, what: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise cls.fail(f"{what} is not an object")
+        return value
+
+    @classmethod
+    def items(cls, value: Any, what: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise cls.fail(f"{what} is not a list")
+        return value
+
+    @classmethod
+    def int_(cls, value: Any, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise cls.fail(f"{what} is not an integer")
+        return value
+
+    @classmethod
+    def num(cls, value: Any, what: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise cls.fail(f"{what} is not a number")
+        return float(value)
+
+    @classmethod
+    def opt_num(cls, body: dict[str, Any], key: str, what: str) -> float | None:
+        return None if body.get(key) is None else cls.num(body[key], what)
+
+    @classmethod
+    def day(cls, value: Any) -> date:
+        # "2023-09-18T00:00:00.000Z": the UTC start of the bucket.
+        if not isinstance(value, str):
+            raise cls.fail("a bucket period is not text")
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+        except ValueError:
+            raise cls.fail(f"bucket period {value[:40]!r}") from None
+
+    @classmethod
+    def contribution(cls, item: Any) -> ErasContribution:
+        body = cls.obj(item, "a project contribution")
+        return ErasContribution(
+            project_id=str(cls.int_(body.get("project_id"), "project_id")),
+            count=cls.int_(body.get("count"), "count"),
+            session_time=cls.opt_num(body, "session_time", "session_time"),
+        )
+
+
+def read_counts(raw: Any) -> ErasCounts:
+    r = _Reader
+    body = r.obj(raw, "the answer")
+    buckets = None
+    if "data" in body:
+        buckets = tuple(
+            ErasBucket(
+                start=r.day(r.obj(item, "a bucket").get("period")),
+                count=r.int_(item.get("count"), "bucket count"),
+                session_time=r.opt_num(item, "session_time", "bucket session_time"),
+            )
+            for item in r.items(body["data"], "data")
+        )
+    contributions = None
+    if "project_contributions" in body:
+        contributions = tuple(
+            r.contribution(item) for item in r.items(body["project_contributions"], "contributions")
+        )
+    top = None
+    if "top_contributors" in body:
+        top = tuple(
+            ErasContributor(
+                user_id=str(r.int_(r.obj(item, "a contributor").get("user_id"), "user_id")),
+                count=r.int_(item.get("count"), "count"),
+                session_time=r.num(item.get("session_time"), "session_time"),
+            )
+            for item in r.items(body["top_contributors"], "top_contributors")
+        )
+    active = body.get("active_users")
+    return ErasCounts(
+        total=r.int_(body.get("total_count"), "total_count"),
+        time_spent=r.opt_num(body, "time_spent", "time_spent"),
+        active_users=None if active is None else r.int_(active, "active_users"),
+        buckets=buckets,
+        contributions=contributions,
+        top_contributors=top,
+    )
+
+
+def read_breakdown(raw: Any) -> tuple[ErasMember, ...]:
+    r = _Reader
+    body = r.obj(raw, "the answer")
+    members = []
+    for item in r.items(body.get("group_member_stats_breakdown"), "group_member_stats_breakdown"):
+        member = r.obj(item, "a member")
+        members.append(
+            ErasMember(
+                user_id=str(r.int_(member.get("user_id"), "user_id")),
+                count=r.int_(member.get("count"), "count"),
+                session_time=r.num(member.get("session_time"), "session_time"),
+                projects=tuple(
+                    r.contribution(p)
+                    for p in r.items(member.get("project_contributions"), "project_contributions")
+                ),
+            )
+        )
+    return tuple(members)
+
+
+# ---------------------------------------------------------------------- the client
+
+
+class ErasClient(Upstream):
+    """ERAS's routes, on the shared request lifecycle."""
+
+    source = SOURCE
+
+    def request(self, query: ErasQuery, flags: ErasFlags, forwarding: Any, *, today: date) -> UpstreamRequest:
+        return UpstreamRequest(
+            method="GET",
+            path=query.path,
+            params=build_params(query, flags),
+            forwarding=forwarding,
+            settled=query.window.settled(today),
+        )
+
+    async def counts(self, request: UpstreamRequest, calls: CallLog | None = None) -> ErasCounts:
+        return read_counts(await self.fetch(request, calls))
+
+    async def breakdown(
+        self, request: UpstreamRequest, calls: CallLog | None = None
+    ) -> tuple[ErasMember, ...]:
+        return read_breakdown(await self.fetch(request, calls))
+
+    def error_message(self, response: httpx.Response) -> str | None:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            text: str = body["error"]
+            # An unknown group's 404 text is a Ruby inspect dump; its status says enough.
+            return None if text.startswith("{") else text
+        return None
+
+    def error_from_response(self, request: UpstreamRequest, response: httpx.Response) -> UpstreamError:
+        if response.status_code == 403 and not request.forwarding.credentialed:
+            # ERAS answers 403 for a missing token too; no credential was sent, so say so.
+            said = self.error_message(response)
+            return UpstreamUnauthenticated(
+                "ERAS needs a bearer token for this"
+                + (f" ({said})." if said else ".")
+                + " Send Authorization: Bearer <Panoptes token>.",
+                source=SOURCE,
+                status=403,
+            )
+        return super().error_from_response(request, response)
