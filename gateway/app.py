@@ -101,7 +101,10 @@ class Services:
 
 
 def cache_control(records: list[CallRecord], had_errors: bool) -> str:
-    """Public answers may be kept as long as the shortest-lived upstream answer they used."""
+    """Public answers may be kept as long as the shortest-lived upstream answer they used.
+
+    A stale answer has no lifetime left, so it goes out as ``max-age=0``.
+    """
     if had_errors or not records:
         return "no-store"
     if any(r.credentialed for r in records):
@@ -148,10 +151,20 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         context: GatewayContext | None = getattr(request.state, "gateway_context", None)
         if context is None:
             return data
+        stale = [r for r in context.calls.records if r.stale]
         if context.response is not None:
             headers = context.response.headers
             headers["Cache-Control"] = cache_control(context.calls.records, bool(result.errors))
             headers["Vary"] = f"Authorization, {self.gateway.services.settings.figshare_auth_header}"
+            if stale:
+                headers["Warning"] = '110 stats-gateway "Response is Stale"'
+        if stale:
+            # Said without being asked: part of this answer is an expired copy, served because
+            # its upstream failed just now.
+            data["extensions"] = {
+                **(data.get("extensions") or {}),
+                "stale": [{"source": r.source, "ageSeconds": round(r.age_s, 3)} for r in stale],
+            }
         if context.trace:
             data["extensions"] = {
                 **(data.get("extensions") or {}),

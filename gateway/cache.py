@@ -7,9 +7,11 @@ remembers when it was stored and for how long it is fresh; backends keep entries
 Every backend also offers a *lease*, the cross-process half of single-flight: the holder of a lease
 fetches, others ``wait`` for its release (bounded) and then read the cache. In one process the
 upstream layer already coalesces identical requests, so the memory and none backends grant every
-lease at once; Redis uses ``SET NX PX`` and a pub/sub release note.
+lease at once; Redis uses ``SET NX PX`` and a pub/sub release note. A lease expires on its own, so
+a holder that dies only delays the others by the bounded wait.
 
-Backend failures raise ``CacheTrouble``; callers treat the cache as absent for that call.
+Backend failures raise ``CacheTrouble``; ``GuardedCache`` turns them into misses, so the cache can
+make a query slower or faster but never fail it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import JsonSerializer, NullSerializer
@@ -30,6 +32,8 @@ log = logging.getLogger("gateway.cache")
 
 Clock = Callable[[], float]
 
+DEFAULT_NAMESPACE = "stats-gateway"
+
 
 class CacheTrouble(Exception):
     """The cache backend did not answer properly; the message says what, without keys."""
@@ -37,7 +41,7 @@ class CacheTrouble(Exception):
 
 @dataclass(frozen=True)
 class Entry:
-    """A cached upstream answer."""
+    """A cached upstream answer. ``value`` is shared by every reader: treat it as immutable."""
 
     value: Any
     stored_at: float
@@ -62,8 +66,14 @@ class Entry:
 
 @dataclass(frozen=True)
 class Lease:
+    """The right to fetch ``key`` on behalf of every process; an empty token means "not shared"."""
+
     key: str
     token: str
+
+
+def _whole_seconds(seconds: float) -> int:
+    return max(1, int(seconds + 0.999))
 
 
 class Cache:
@@ -93,6 +103,7 @@ class Cache:
         return None
 
     async def ping(self) -> None:
+        """Raise ``CacheTrouble`` unless the backend can read and write."""
         return None
 
     async def clear(self) -> None:
@@ -109,8 +120,11 @@ class MemoryCache(Cache):
 
     def __init__(self, max_entries: int, clock: Clock = time.time) -> None:
         super().__init__(clock)
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        self._store = SimpleMemoryCache(serializer=NullSerializer())
+        # timeout=None: a dict lookup needs no deadline, and aiocache's wraps each call in a task.
+        self._store = SimpleMemoryCache(serializer=NullSerializer(), timeout=None)
         # aiocache's memory backend has no size bound: this index keeps recency and evicts.
         self._order: OrderedDict[str, None] = OrderedDict()
 
@@ -126,7 +140,7 @@ class MemoryCache(Cache):
         return entry
 
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
-        await self._store.set(key, entry, ttl=max(1, int(keep_for + 0.999)))
+        await self._store.set(key, entry, ttl=_whole_seconds(keep_for))
         self._order[key] = None
         self._order.move_to_end(key)
         while len(self._order) > self.max_entries:
@@ -138,9 +152,11 @@ class MemoryCache(Cache):
         self._order.clear()
 
     async def close(self) -> None:
-        await self._store.close()
+        await self.clear()
 
 
+# Deletes the lease only if it is still ours (it may have expired and been taken by another
+# process), then tells the waiters. One script, so no waiter can miss the note.
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('del', KEYS[1])
@@ -150,7 +166,13 @@ return redis.call('publish', KEYS[2], '1')
 
 
 class RedisBackedCache(Cache):
-    """Entries shared by every replica through Redis; leases make single-flight cross-process."""
+    """Entries shared by every replica through Redis; leases make single-flight cross-process.
+
+    ``redis://[:password@]host:port/db[?namespace=name]``. Keys are ``<namespace>:<key>`` for
+    entries, ``<namespace>:lease:<key>`` for leases and ``<namespace>:released:<key>`` for the
+    release channel. Every operation is bounded by ``op_timeout_s`` and never retried: a cache
+    that is slow is treated as absent.
+    """
 
     name = "redis"
     shared = True
@@ -160,37 +182,50 @@ class RedisBackedCache(Cache):
         url: str,
         *,
         clock: Clock = time.time,
-        namespace: str = "stats-gateway:",
+        namespace: str | None = None,
         op_timeout_s: float = 0.5,
     ) -> None:
         super().__init__(clock)
         parts = urlsplit(url)
-        db = int(parts.path.strip("/") or 0)
-        self.namespace = namespace
+        try:
+            db = int(parts.path.strip("/") or 0)
+            port = parts.port or 6379
+        except ValueError:
+            raise ValueError("a Redis cache URL looks like redis://host:port/db") from None
+        query = parse_qs(parts.query)
+        self.namespace = namespace or query.get("namespace", [DEFAULT_NAMESPACE])[0]
+        pool_kwargs: dict[str, Any] = {"socket_timeout": op_timeout_s}
+        if parts.username:
+            pool_kwargs["username"] = unquote(parts.username)
         self._store = RedisCache(
             serializer=JsonSerializer(),
             endpoint=parts.hostname or "127.0.0.1",
-            port=parts.port or 6379,
+            port=port,
             db=db,
-            password=parts.password,
-            namespace=namespace,
-            timeout=op_timeout_s,
+            password=unquote(parts.password) if parts.password else None,
+            ssl=parts.scheme == "rediss",
+            namespace=self.namespace,
+            # Bounded by the socket timeouts below; aiocache's own would add a task per call.
+            timeout=None,
             create_connection_timeout=op_timeout_s,
-            connection_pool_kwargs={"socket_timeout": op_timeout_s},
+            connection_pool_kwargs=pool_kwargs,
         )
         self._client: Any = self._store.client
 
-    def _lock_key(self, key: str) -> str:
-        return f"{self.namespace}lease:{key}"
+    def entry_key(self, key: str) -> str:
+        return f"{self.namespace}:{key}"
+
+    def lease_key(self, key: str) -> str:
+        return f"{self.namespace}:lease:{key}"
 
     def _channel(self, key: str) -> str:
-        return f"{self.namespace}released:{key}"
+        return f"{self.namespace}:released:{key}"
 
     async def get(self, key: str) -> Entry | None:
         try:
             raw = await self._store.get(key)
         except Exception as exc:
-            raise CacheTrouble(f"redis get failed: {type(exc).__name__}") from exc
+            raise CacheTrouble(f"redis get failed: {_reason(exc)}") from exc
         if raw is None:
             return None
         try:
@@ -200,32 +235,32 @@ class RedisBackedCache(Cache):
 
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
         try:
-            await self._store.set(key, entry.to_json(), ttl=max(1, int(keep_for + 0.999)))
+            await self._store.set(key, entry.to_json(), ttl=_whole_seconds(keep_for))
         except Exception as exc:
-            raise CacheTrouble(f"redis set failed: {type(exc).__name__}") from exc
+            raise CacheTrouble(f"redis set failed: {_reason(exc)}") from exc
 
     async def acquire(self, key: str, hold_for: float) -> Lease | None:
         token = secrets.token_hex(8)
         try:
-            ok = await self._client.set(self._lock_key(key), token, nx=True, px=max(1, int(hold_for * 1000)))
+            ok = await self._client.set(self.lease_key(key), token, nx=True, px=max(1, int(hold_for * 1000)))
         except Exception as exc:
-            raise CacheTrouble(f"redis lease failed: {type(exc).__name__}") from exc
+            raise CacheTrouble(f"redis lease failed: {_reason(exc)}") from exc
         return Lease(key, token) if ok else None
 
     async def release(self, lease: Lease) -> None:
         try:
             await self._client.eval(
-                _RELEASE, 2, self._lock_key(lease.key), self._channel(lease.key), lease.token
+                _RELEASE, 2, self.lease_key(lease.key), self._channel(lease.key), lease.token
             )
         except Exception as exc:
-            raise CacheTrouble(f"redis release failed: {type(exc).__name__}") from exc
+            raise CacheTrouble(f"redis release failed: {_reason(exc)}") from exc
 
     async def wait(self, key: str, within_s: float) -> None:
         pubsub = self._client.pubsub()
         try:
             await pubsub.subscribe(self._channel(key))
             # Subscribed first, then checked: a release between the two is not missed.
-            if not await self._client.exists(self._lock_key(key)):
+            if not await self._client.exists(self.lease_key(key)):
                 return
             # Real time, not the entry clock: this bounds an actual wait.
             deadline = time.monotonic() + within_s
@@ -234,7 +269,7 @@ class RedisBackedCache(Cache):
                 if message is not None:
                     return
         except Exception as exc:
-            raise CacheTrouble(f"redis wait failed: {type(exc).__name__}") from exc
+            raise CacheTrouble(f"redis wait failed: {_reason(exc)}") from exc
         finally:
             try:
                 await pubsub.aclose()
@@ -242,23 +277,42 @@ class RedisBackedCache(Cache):
                 log.debug("closing a redis subscription failed", exc_info=True)
 
     async def ping(self) -> None:
+        """A write as well as a read: a full Redis answers PING but refuses to store."""
         try:
             await self._client.ping()
+            await self._client.set(f"{self.namespace}:probe", "1", px=1000)
         except Exception as exc:
-            raise CacheTrouble(f"redis does not answer: {type(exc).__name__}") from exc
+            raise CacheTrouble(f"redis does not answer properly: {_reason(exc)}") from exc
 
     async def clear(self) -> None:
+        """Delete this namespace's keys (SCAN, not KEYS: other tenants of the server keep going)."""
         try:
-            await self._store.clear(namespace=self.namespace)
+            batch: list[Any] = []
+            async for name in self._client.scan_iter(match=f"{self.namespace}:*", count=500):
+                batch.append(name)
+                if len(batch) >= 500:
+                    await self._client.delete(*batch)
+                    batch.clear()
+            if batch:
+                await self._client.delete(*batch)
         except Exception as exc:
-            raise CacheTrouble(f"redis clear failed: {type(exc).__name__}") from exc
+            raise CacheTrouble(f"redis clear failed: {_reason(exc)}") from exc
 
     async def close(self) -> None:
         try:
-            await self._store.close()
+            # The client owns its pool (aiocache sets auto_close_connection_pool).
             await self._client.aclose()
         except Exception:
             log.debug("closing redis failed", exc_info=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """The exception's class, and Redis's own error text for refusals (e.g. OOM): never a key."""
+    name = type(exc).__name__
+    if name == "ResponseError":
+        said = str(exc).split(" ", 1)[0][:40]
+        return f"{name} {said}"
+    return name
 
 
 def create_cache(url: str, *, max_entries: int = 10_000, clock: Clock = time.time) -> Cache:
@@ -276,26 +330,45 @@ def create_cache(url: str, *, max_entries: int = 10_000, clock: Clock = time.tim
 class GuardedCache:
     """A cache whose trouble never fails a query: failures read as misses and are logged once.
 
-    ``trouble`` holds the reason while the backend misbehaves (``/readyz`` reports it); it is
-    cleared, and the recovery logged, at the next call that works.
+    ``trouble`` holds the reason while the backend misbehaves (``/readyz`` reports it). While in
+    trouble the backend is left alone for ``retry_after_s`` (real time), so a slow or dead Redis
+    costs one timeout per interval rather than one per call; the next call after that tries it
+    again. The first call that works clears ``trouble`` and logs the recovery, once.
     """
 
-    def __init__(self, cache: Cache) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        retry_after_s: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inner = cache
         self.trouble: str | None = None
+        self.retry_after_s = retry_after_s
+        self._monotonic = monotonic
+        self._skip_until = 0.0
 
     @property
     def name(self) -> str:
         return self.inner.name
 
     @property
+    def shared(self) -> bool:
+        return self.inner.shared
+
+    @property
     def clock(self) -> Clock:
         return self.inner.clock
+
+    def _usable(self) -> bool:
+        return self.trouble is None or self._monotonic() >= self._skip_until
 
     def _failed(self, exc: CacheTrouble) -> None:
         if self.trouble is None:
             log.warning("cache %s unavailable, going to the upstreams directly: %s", self.inner.name, exc)
         self.trouble = str(exc)
+        self._skip_until = self._monotonic() + self.retry_after_s
 
     def _worked(self) -> None:
         if self.trouble is not None:
@@ -303,6 +376,8 @@ class GuardedCache:
             self.trouble = None
 
     async def get(self, key: str) -> Entry | None:
+        if not self._usable():
+            return None
         try:
             entry = await self.inner.get(key)
         except CacheTrouble as exc:
@@ -312,6 +387,8 @@ class GuardedCache:
         return entry
 
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
+        if not self._usable():
+            return
         try:
             await self.inner.set(key, entry, keep_for)
         except CacheTrouble as exc:
@@ -320,6 +397,8 @@ class GuardedCache:
             self._worked()
 
     async def acquire(self, key: str, hold_for: float) -> Lease | None:
+        if not self._usable():
+            return Lease(key, "")
         try:
             return await self.inner.acquire(key, hold_for)
         except CacheTrouble as exc:
@@ -335,13 +414,15 @@ class GuardedCache:
             self._failed(exc)
 
     async def wait(self, key: str, within_s: float) -> None:
+        if not self._usable():
+            return
         try:
             await self.inner.wait(key, within_s)
         except CacheTrouble as exc:
             self._failed(exc)
 
     async def check(self) -> str | None:
-        """Ping the backend; the reason it is not ready, or None."""
+        """Probe the backend now (whatever the retry interval); the reason it is not ready, or None."""
         try:
             await self.inner.ping()
         except CacheTrouble as exc:

@@ -29,6 +29,10 @@ query Overview {
 }"""
 
 
+def _ids(ids: tuple[int, ...]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
 class Demo:
     """The two emulators, serving until the ``with`` block ends."""
 
@@ -50,7 +54,8 @@ class Demo:
             f"    Authorization: Bearer {token}   ({who})" for token, who in eras_data.DEMO_TOKENS.items()
         )
         institutions = "\n".join(
-            f'    X-Figshare-Authorization: {figshare_data.basic_header(u, p)}   (figshare(institution: "{slug}"))'
+            f"    X-Figshare-Authorization: {figshare_data.basic_header(u, p)}"
+            f'   (figshare(institution: "{slug}"))'
             for slug, (u, p) in figshare_data.DEMO_INSTITUTIONS.items()
         )
         groups = ", ".join(f"{gid} {vis}" for gid, vis in eras_data.DEMO_GROUPS.items())
@@ -69,8 +74,8 @@ GraphiQL's Headers tab, e.g. {{"Authorization": "Bearer {eras_data.VOLUNTEER_TOK
 {tokens}
 
 User groups: {groups}
-Projects: {", ".join(str(p) for p in eras_data.DEMO_PROJECT_IDS)}
-Figshare articles: {", ".join(str(a) for a in figshare_data.DEMO_ARTICLE_IDS)}; groups: {", ".join(str(g) for g in figshare_data.DEMO_GROUP_IDS)}
+Projects: {_ids(eras_data.DEMO_PROJECT_IDS)}
+Figshare articles: {_ids(figshare_data.DEMO_ARTICLE_IDS)}; groups: {_ids(figshare_data.DEMO_GROUP_IDS)}
 Institution credentials:
 {institutions}
 """

@@ -10,8 +10,8 @@ them concurrently, and answers every field from the request that carries what it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from gateway.auth import CallerCredentials, CredentialRouter, Forwarding
@@ -19,6 +19,7 @@ from gateway.dates import Granularity, InvalidDate, Window, bucket_starts
 from gateway.errors import BadUserInput
 from gateway.resolvers.args import id_list, numeric_id
 from gateway.resolvers.batching import Batch
+from gateway.resolvers.selection import SelectedField, enum_name, int_value, selects
 from gateway.upstream.base import CallLog
 from gateway.upstream.eras import (
     ErasBucket,
@@ -134,16 +135,36 @@ class ErasPlanner:
         return results
 
 
-@dataclass(frozen=True)
+@dataclass
 class StatsHandle:
-    """A stats object's query, ready for its fields to ask what they need."""
+    """A stats object's query, and the answers fetched for what its fields need."""
 
     planner: ErasPlanner
     query: ErasQuery
     forwarding: Forwarding
+    answers: dict[Need, ErasCounts] = field(default_factory=dict)
+
+    async def prefetch(self, needs: Iterable[Need]) -> None:
+        """Fetch what the selected fields need (merged with their siblings'); raise any failure.
+
+        Raising here nulls the stats object with one error, instead of one error per sub-field.
+        """
+        wanted = list(dict.fromkeys(needs))
+        results = await asyncio.gather(
+            *(self.planner.counts(self.query, self.forwarding, n) for n in wanted),
+            return_exceptions=True,
+        )
+        for need, result in zip(wanted, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            self.answers[need] = result
 
     async def counts(self, need: Need = Need()) -> ErasCounts:
-        return await self.planner.counts(self.query, self.forwarding, need)
+        """The answer for ``need``: prefetched, or fetched now if the look-ahead missed it."""
+        answer = self.answers.get(need)
+        if answer is None:
+            answer = self.answers[need] = await self.planner.counts(self.query, self.forwarding, need)
+        return answer
 
     async def members(self) -> tuple[ErasMember, ...]:
         return await self.planner.breakdown(self.query, self.forwarding)
@@ -163,6 +184,31 @@ class StatsHandle:
         if fill_gaps:
             buckets = fill(buckets, self.query.window, granularity, self.planner.today)
         return buckets
+
+
+def needs_of(route: ErasRoute, filtered: bool, selected: Iterable[SelectedField]) -> list[Need]:
+    """What the selected sub-fields of a stats object will ask for (see the types' fields).
+
+    Fields whose own arguments are invalid are left out: they fail on their own, costing nothing.
+    """
+    needs: list[Need] = []
+    for child in selected:
+        args = child.arguments
+        if child.name in {"total", "activeUsers"}:
+            needs.append(Need())
+        elif child.name == "timeSpent":
+            needs.append(Need(time_spent=route is ErasRoute.USER))
+        elif child.name == "series" and args.get("period") is not None:
+            timed = route is ErasRoute.USER and selects(child, "timeSpent")
+            needs.append(Need(period=enum_name(args["period"]).lower(), time_spent=timed))
+        elif child.name == "projectContributions" and not filtered:
+            order = RECENTS if enum_name(args.get("orderBy", "COUNT")) == "RECENTS" else COUNT
+            needs.append(Need(contributions=order))
+        elif child.name == "topContributors":
+            limit = int_value(args.get("limit", 10))
+            if limit is not None and limit >= 0:
+                needs.append(Need(top=limit))
+    return needs
 
 
 def fill(

@@ -9,8 +9,8 @@ from strawberry.federation import type as federated
 
 from gateway.context import GatewayContext
 from gateway.resolvers.args import non_negative, numeric_id
-from gateway.resolvers.selection import selects
-from gateway.resolvers.zooniverse import COUNT, RECENTS, Need, StatsHandle
+from gateway.resolvers.selection import children, selects
+from gateway.resolvers.zooniverse import COUNT, RECENTS, Need, StatsHandle, needs_of
 from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period
 from gateway.upstream.eras import ErasBucket, ErasContribution, ErasRoute
 
@@ -24,11 +24,17 @@ def _buckets(items: list[ErasBucket], with_time: bool) -> list[Bucket]:
     ]
 
 
+async def _prefetched(info: Info, handle: StatsHandle) -> StatsHandle:
+    """Fetch, before the stats object resolves, everything its selected fields will need."""
+    await handle.prefetch(needs_of(handle.query.route, handle.query.filtered, children(info)))
+    return handle
+
+
 async def _series(
     handle: StatsHandle, info: Info, period: Period, fill_gaps: bool, *, timed: bool
 ) -> list[Bucket]:
     """``timed``: the route reports session time per bucket (users on request, groups always)."""
-    wants_time = timed and selects(info, "timeSpent")
+    wants_time = timed and any(selects(f, "timeSpent") for f in info.selected_fields)
     items = await handle.buckets(
         period.granularity,
         fill_gaps,
@@ -186,22 +192,22 @@ class ZooniverseProject:
     id: strawberry.ID
 
     @strawberry.field
-    def classifications(
+    async def classifications(
         self, info: Info, start_date: Date | None = None, end_date: Date | None = None
     ) -> ClassificationCounts | None:
         handle = info.context.zooniverse.handle(
             ErasRoute.CLASSIFICATIONS, project_ids=[self.id], start=start_date, end=end_date
         )
-        return ClassificationCounts(handle=handle)
+        return ClassificationCounts(handle=await _prefetched(info, handle))
 
     @strawberry.field
-    def comments(
+    async def comments(
         self, info: Info, start_date: Date | None = None, end_date: Date | None = None
     ) -> CommentCounts | None:
         handle = info.context.zooniverse.handle(
             ErasRoute.COMMENTS, project_ids=[self.id], start=start_date, end=end_date
         )
-        return CommentCounts(handle=handle)
+        return CommentCounts(handle=await _prefetched(info, handle))
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> ZooniverseProject:
@@ -213,13 +219,13 @@ class ZooniverseWorkflow:
     id: strawberry.ID
 
     @strawberry.field
-    def classifications(
+    async def classifications(
         self, info: Info, start_date: Date | None = None, end_date: Date | None = None
     ) -> ClassificationCounts | None:
         handle = info.context.zooniverse.handle(
             ErasRoute.CLASSIFICATIONS, workflow_ids=[self.id], start=start_date, end=end_date
         )
-        return ClassificationCounts(handle=handle)
+        return ClassificationCounts(handle=await _prefetched(info, handle))
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> ZooniverseWorkflow:
@@ -231,7 +237,7 @@ class ZooniverseUser:
     id: strawberry.ID
 
     @strawberry.field(description="Needs the caller's bearer token (the volunteer themself or an admin).")
-    def classifications(
+    async def classifications(
         self,
         info: Info,
         project_ids: list[strawberry.ID] | None = None,
@@ -247,10 +253,10 @@ class ZooniverseUser:
             start=start_date,
             end=end_date,
         )
-        return UserClassificationStats(handle=handle)
+        return UserClassificationStats(handle=await _prefetched(info, handle))
 
     @strawberry.field(description="Comments this volunteer wrote. Public.")
-    def comments(
+    async def comments(
         self,
         info: Info,
         project_ids: list[strawberry.ID] | None = None,
@@ -264,7 +270,7 @@ class ZooniverseUser:
             start=start_date,
             end=end_date,
         )
-        return CommentCounts(handle=handle)
+        return CommentCounts(handle=await _prefetched(info, handle))
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> ZooniverseUser:
@@ -276,7 +282,7 @@ class ZooniverseUserGroup:
     id: strawberry.ID
 
     @strawberry.field
-    def classifications(
+    async def classifications(
         self,
         info: Info,
         project_ids: list[strawberry.ID] | None = None,
@@ -292,7 +298,7 @@ class ZooniverseUserGroup:
             start=start_date,
             end=end_date,
         )
-        return GroupClassificationStats(handle=handle)
+        return GroupClassificationStats(handle=await _prefetched(info, handle))
 
     @strawberry.field(
         description="Every member who classified in the window: totals and per-project counts, "
@@ -332,7 +338,7 @@ class Zooniverse:
         description="Classifications site-wide, or summed over the given projects or workflows "
         "(not both at once). Public."
     )
-    def classifications(
+    async def classifications(
         self,
         info: Info,
         project_ids: list[strawberry.ID] | None = None,
@@ -347,10 +353,10 @@ class Zooniverse:
             start=start_date,
             end=end_date,
         )
-        return ClassificationCounts(handle=handle)
+        return ClassificationCounts(handle=await _prefetched(info, handle))
 
     @strawberry.field(description="Talk comments site-wide, or filtered by projects and/or authors. Public.")
-    def comments(
+    async def comments(
         self,
         info: Info,
         project_ids: list[strawberry.ID] | None = None,
@@ -365,7 +371,7 @@ class Zooniverse:
             start=start_date,
             end=end_date,
         )
-        return CommentCounts(handle=handle)
+        return CommentCounts(handle=await _prefetched(info, handle))
 
     @strawberry.field
     def project(self, id: strawberry.ID) -> ZooniverseProject | None:

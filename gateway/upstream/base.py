@@ -6,14 +6,16 @@
 override ``error_from_response`` and ``parse_body``. Nothing here knows about GraphQL.
 
 Identical requests are made once: within an operation (``memo``), among concurrent operations of
-this process (in-flight futures), and among processes sharing a Redis cache (cache leases).
-When a call fails with a transient error and an expired answer is still held within the maximum
-staleness, that answer is served and the call is recorded as ``stale``.
+this process (one shared task per cache key, which no single caller's cancellation stops), and
+among processes sharing a Redis cache (cache leases with a bounded wait). Only answers are cached,
+never errors. When a call fails with a transient error and an expired answer is still held within
+the maximum staleness, that answer is served and the call is recorded as ``stale``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -54,6 +56,12 @@ class UpstreamRequest:
     # True when the answer cannot change any more (its window ended before today).
     settled: bool = False
 
+    def __post_init__(self) -> None:
+        # The cache scope comes with the forwarded credential; a request carrying one without the
+        # other would file a private answer under the public scope.
+        if self.forwarding.headers and not self.forwarding.credentialed:
+            raise ValueError("a request that forwards a credential needs that credential's cache scope")
+
     @property
     def target(self) -> str:
         """Path and query as sent; ids lists keep their commas, as the upstream's clients send."""
@@ -73,6 +81,10 @@ class CallRecord:
     age_s: float
     ttl_left_s: float
     credentialed: bool
+
+    @property
+    def stale(self) -> bool:
+        return self.outcome == "stale"
 
     def as_trace(self) -> dict[str, Any]:
         return {
@@ -142,19 +154,24 @@ class Upstream:
         self.timeout_s = timeout_s
         self.breaker = breaker
         self.lock_wait_s = lock_wait_s
-        self._inflight: dict[str, asyncio.Future[tuple[Any, Entry]]] = {}
+        self._inflight: dict[str, asyncio.Future[tuple[Any, Entry, Outcome]]] = {}
 
     # ------------------------------------------------------------------ hooks
 
     def cache_key(self, request: UpstreamRequest) -> str:
-        """From the request itself plus the credential scope: never the credential."""
+        """From the request itself plus the credential scope: never the credential.
+
+        The scope is the one ``auth.CredentialRouter`` produced with the forwarded headers: public
+        requests share entries, credentialed ones are filed under an HMAC of the credential.
+        """
         material = json.dumps(
             [
                 self.source,
-                request.method,
+                self.base_url,
+                request.method.upper(),
                 request.path,
                 sorted(request.params),
-                request.body,
+                _canonical_body(request.body),
                 request.forwarding.scope,
             ],
             separators=(",", ":"),
@@ -214,38 +231,45 @@ class Upstream:
             self._record(calls, request, "hit", held, now)
             return held.value
 
-        running = self._inflight.get(key)
-        if running is not None:
-            value, entry = await asyncio.shield(running)
-            self._record(calls, request, "coalesced", entry, self.cache.clock())
-            return value
-
-        future: asyncio.Future[tuple[Any, Entry]] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            value, entry, outcome = await self._lead(request, key, held)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here, so followers alone re-raise it
-            raise
-        finally:
-            del self._inflight[key]
-        future.set_result((value, entry))
+        task = self._inflight.get(key)
+        led = task is None
+        if task is None:
+            # One task per key does the work for every concurrent caller; a caller that goes away
+            # (its client disconnected) does not cancel it for the others.
+            task = asyncio.ensure_future(self._lead(request, key, held))
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._landed, key))
+        value, entry, outcome = await asyncio.shield(task)
+        if not led and outcome != "stale":
+            outcome = "coalesced"
         self._record(calls, request, outcome, entry, self.cache.clock())
         return value
+
+    def _landed(self, key: str, task: asyncio.Future[tuple[Any, Entry, Outcome]]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a failure nobody awaited any more is not reported
 
     async def _lead(
         self, request: UpstreamRequest, key: str, held: Entry | None
     ) -> tuple[Any, Entry, Outcome]:
         """Fetch as the one caller in this process; coordinate with other processes."""
         lease = await self.cache.acquire(key, self.timeout_s + 1)
-        if lease is None:
-            await self.cache.wait(key, self.lock_wait_s)
+        try:
             entry = await self.cache.get(key)
             if entry is not None and entry.fresh(self.cache.clock()):
-                return entry.value, entry, "coalesced"
+                # Filled since the first look: by another process while we were waiting for its
+                # lease, or by a leader that finished in between.
+                return entry.value, entry, "hit" if lease is not None else "coalesced"
+            if lease is None:
+                # Another process is fetching: wait for its answer (bounded), then read it. If the
+                # holder failed or died, fetch ourselves.
+                await self.cache.wait(key, self.lock_wait_s)
+                entry = await self.cache.get(key)
+                if entry is not None and entry.fresh(self.cache.clock()):
+                    return entry.value, entry, "coalesced"
             held = entry or held
-        try:
             try:
                 value = await self._send(request)
             except self.STALE_ON:
@@ -317,3 +341,13 @@ class Upstream:
                 credentialed=request.forwarding.credentialed,
             )
         )
+
+
+def _canonical_body(body: str | None) -> str | None:
+    """JSON bodies with sorted keys and no spacing, so equal bodies key equally."""
+    if body is None:
+        return None
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return body

@@ -9,6 +9,9 @@ from collections.abc import Callable
 class CircuitBreaker:
     """Opens after ``failures`` consecutive failures; after ``reset_s`` one trial call is let
     through (half-open), and its outcome closes or re-opens the circuit. ``failures=0`` disables it.
+
+    A trial whose outcome never arrives (its caller was cancelled) does not keep the circuit open
+    for good: after another ``reset_s`` a new trial is let through.
     """
 
     def __init__(self, failures: int, reset_s: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -17,7 +20,7 @@ class CircuitBreaker:
         self.clock = clock
         self._consecutive = 0
         self._opened_at: float | None = None
-        self._trial_running = False
+        self._trial_since: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -27,18 +30,21 @@ class CircuitBreaker:
         """Whether a call may go out now."""
         if self._opened_at is None:
             return True
-        if self.clock() - self._opened_at >= self.reset_s and not self._trial_running:
-            self._trial_running = True
-            return True
-        return False
+        now = self.clock()
+        if now - self._opened_at < self.reset_s:
+            return False
+        if self._trial_since is not None and now - self._trial_since < self.reset_s:
+            return False
+        self._trial_since = now
+        return True
 
     def success(self) -> None:
         self._consecutive = 0
         self._opened_at = None
-        self._trial_running = False
+        self._trial_since = None
 
     def failure(self) -> None:
         self._consecutive += 1
-        self._trial_running = False
+        self._trial_since = None
         if self.failures and self._consecutive >= self.failures:
             self._opened_at = self.clock()

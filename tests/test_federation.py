@@ -1,0 +1,451 @@
+"""The gateway as an Apollo Federation v2 subgraph, proven through real Apollo tooling.
+
+The first tests ask the subgraph directly (``_service``, ``_entities``). The others compose it with a
+small catalogue subgraph (tests/federation/catalogue.mjs) using @apollo/composition, serve the
+supergraph through @apollo/gateway, and run queries that need both subgraphs. They need Node.js and
+the packages pinned in tests/federation/package.json: ``npm ci --prefix tests/federation``. Without
+them they fail; they are never skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import ObjectTypeDefinitionNode, StringValueNode, parse
+
+from gateway.app import create_app
+from gateway.emulators import eras_data, figshare_data
+from gateway.emulators.recorder import EmulatorApp, RecordedRequest
+from gateway.schema import schema as stats_schema
+from gateway.settings import Settings
+from tests.conftest import Gateway, Upstream, codes, data_of, fixed_today
+
+FEDERATION_DIR = Path(__file__).parent / "federation"
+NODE_MODULES = FEDERATION_DIR / "node_modules"
+INSTALL_HINT = "run npm ci --prefix tests/federation"
+
+START_TIMEOUT_S = 30.0
+"""Longest wait for a Node.js program to print its readiness line, or for composition to end."""
+
+ENTITIES = (
+    "ZooniverseProject",
+    "ZooniverseWorkflow",
+    "ZooniverseUser",
+    "ZooniverseUserGroup",
+    "FigshareArticle",
+    "FigshareAuthor",
+    "FigshareCollection",
+    "FigshareGroup",
+    "FigshareProject",
+)
+
+PROJECT_IDS = ("1234", "335", "1613")
+ARTICLE_IDS = tuple(str(a) for a in figshare_data.DEMO_ARTICLE_IDS)
+# What the catalogue (tests/federation/catalogue.mjs) says about them.
+PROJECT_NAMES = {"1234": "Galaxy Census", "335": "Savanna Camera Traps", "1613": "Penguin Colony Watch"}
+ARTICLE_TITLES = {
+    "766364": "Soil moisture readings, 2019-2024",
+    "766365": "Coastal erosion survey images",
+    "766366": "Code for the erosion model",
+}
+WINDOW = {"start": "2026-01-01", "end": "2026-10-31"}
+
+BEARER = f"Bearer {eras_data.VOLUNTEER_TOKEN}"
+LBORO_BASIC = figshare_data.basic_header(*figshare_data.DEMO_INSTITUTIONS["lboro"])
+
+
+def sdl_types(sdl: str) -> dict[str, ObjectTypeDefinitionNode]:
+    return {
+        d.name.value: d
+        for d in parse(sdl).definitions
+        if isinstance(d, ObjectTypeDefinitionNode)
+    }
+
+
+def key_fields(node: ObjectTypeDefinitionNode) -> list[str]:
+    return [
+        arg.value.value
+        for d in node.directives or ()
+        if d.name.value == "key"
+        for arg in d.arguments
+        if arg.name.value == "fields" and isinstance(arg.value, StringValueNode)
+    ]
+
+
+def upstream_calls(upstream: Upstream) -> Counter[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    return Counter((r.method, r.path, tuple(sorted(r.params.items()))) for r in upstream.log.requests)
+
+
+# ---------------------------------------------------------------- the subgraph on its own
+
+
+def test_service_sdl_is_a_federation_v2_subgraph_with_the_contract_entities(gateway: Gateway) -> None:
+    sdl = data_of(gateway.query("{ _service { sdl } }"))["_service"]["sdl"]
+
+    assert re.search(r'@link\(url: "https://specs\.apollo\.dev/federation/v2\.\d+"', sdl), sdl[:300]
+    types = sdl_types(sdl)
+    for name in ENTITIES:
+        assert key_fields(types[name]) == ["id"], name
+    entity_union = re.search(r"^union _Entity = (.*)$", sdl, re.MULTILINE)
+    assert entity_union is not None
+    assert sorted(entity_union.group(1).split(" | ")) == sorted(ENTITIES)
+
+
+def test_entities_resolve_many_representations_with_one_request_per_parameter_set(
+    gateway: Gateway, eras: Upstream, figshare: Upstream
+) -> None:
+    representations = [
+        *({"__typename": "ZooniverseProject", "id": p} for p in (*PROJECT_IDS, "1234")),
+        {"__typename": "ZooniverseWorkflow", "id": "5678"},
+        *({"__typename": "FigshareArticle", "id": a} for a in (*ARTICLE_IDS, "766364")),
+        *({"__typename": "FigshareGroup", "id": str(g)} for g in figshare_data.DEMO_GROUP_IDS),
+    ]
+    result = gateway.query(
+        """
+        query Entities($representations: [_Any!]!, $start: Date, $end: Date) {
+          _entities(representations: $representations) {
+            __typename
+            ... on ZooniverseProject {
+              id
+              classifications(startDate: $start, endDate: $end) { total series(period: MONTH) { start count } }
+            }
+            ... on ZooniverseWorkflow { id classifications(startDate: $start, endDate: $end) { total } }
+            ... on FigshareArticle { id views { total } downloads { total } }
+            ... on FigshareGroup { id publicArticleCount }
+          }
+        }
+        """,
+        {"representations": representations, **WINDOW},
+    )
+    entities = data_of(result)["_entities"]
+
+    assert [(e["__typename"], e["id"]) for e in entities] == [
+        (r["__typename"], r["id"]) for r in representations
+    ]
+    projects = [e for e in entities if e["__typename"] == "ZooniverseProject"]
+    assert projects[0] == projects[-1]  # 1234 asked twice, answered alike
+    for project in projects:
+        series = project["classifications"]["series"]
+        assert series and sum(b["count"] for b in series) == project["classifications"]["total"]
+    assert all(e["views"]["total"] > 0 for e in entities if e["__typename"] == "FigshareArticle")
+    assert all(e["publicArticleCount"] >= 1 for e in entities if e["__typename"] == "FigshareGroup")
+
+    # One upstream request per distinct parameter set: the repeated representations and the
+    # sibling fields (total and series) share theirs, and the groups are counted in one POST.
+    window = (("end_date", WINDOW["end"]), ("start_date", WINDOW["start"]))
+    assert upstream_calls(eras) == Counter(
+        {
+            **{
+                ("GET", "/classifications", (*window[:1], ("period", "month"), ("project_id", p), window[1])): 1
+                for p in PROJECT_IDS
+            },
+            ("GET", "/classifications", (*window, ("workflow_id", "5678"))): 1,
+        }
+    )
+    assert upstream_calls(figshare) == Counter(
+        {
+            **{("GET", f"/total/{c}/article/{a}", ()): 1 for a in ARTICLE_IDS for c in ("views", "downloads")},
+            ("POST", "/count/articles", ()): 1,
+        }
+    )
+
+
+def test_entities_fail_one_representation_without_failing_the_others(
+    gateway: Gateway, eras: Upstream
+) -> None:
+    result = gateway.query(
+        """
+        query Entities($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on ZooniverseProject { id comments { total } }
+          }
+        }
+        """,
+        {
+            "representations": [
+                {"__typename": "ZooniverseProject", "id": "1234"},
+                {"__typename": "ZooniverseProject", "id": "not-a-number"},
+            ]
+        },
+    )
+
+    assert codes(result) == ["BAD_USER_INPUT"]
+    assert result["errors"][0]["path"] == ["_entities", 1]
+    first, second = result["data"]["_entities"]
+    assert first["id"] == "1234" and first["comments"]["total"] > 0
+    assert second is None
+    assert [r.params for r in eras.log.requests] == [{"project_id": "1234"}]
+
+
+# ---------------------------------------------------------------- Node.js programs
+
+
+def require_node_tooling() -> str:
+    """The ``node`` executable; fails (never skips) when Node.js or the Apollo packages are missing."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail(f"Node.js (node) is not on PATH: install Node.js 20 or later, then {INSTALL_HINT}")
+    manifest = json.loads((FEDERATION_DIR / "package.json").read_text())
+    missing = [
+        name for name in manifest["dependencies"] if not (NODE_MODULES / name / "package.json").is_file()
+    ]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed in {NODE_MODULES}: {INSTALL_HINT}")
+    return node
+
+
+def node_env() -> dict[str, str]:
+    """The environment without Apollo's GraphOS settings, so nothing reports anywhere."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("APOLLO_")}
+
+
+class NodeProgram:
+    """A Node.js program run from tests/federation, its stdout and stderr read line by line."""
+
+    def __init__(self, node: str, script: str, *args: str) -> None:
+        self.name = script
+        self.process = subprocess.Popen(
+            [node, script, *args],
+            cwd=FEDERATION_DIR,
+            env=node_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name=f"read:{script}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT_S) -> re.Match[str]:
+        """The first output line matching ``pattern``; fails if the program ends or times out first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"{self.name} printed no line matching {pattern!r} in {timeout} s:\n{self.log}")
+            if line is None:
+                code = self.process.wait(timeout=10)
+                pytest.fail(f"{self.name} exited with status {code} before it was ready:\n{self.log}")
+            self.output.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.output)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def serve(stack: contextlib.ExitStack, node: str, script: str, *args: str) -> str:
+    """Start a server program and return the URL from its readiness line."""
+    program = NodeProgram(node, script, *args)
+    stack.callback(program.stop)
+    return program.wait_for(r"ready at (http://127\.0\.0\.1:\d+/\S*)").group(1)
+
+
+def compose(node: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [node, "compose.mjs", "--out", str(out), *args],
+        cwd=FEDERATION_DIR,
+        env=node_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+        check=False,
+    )
+
+
+@dataclass
+class Federation:
+    """The catalogue, our gateway as the ``stats`` subgraph, and an Apollo gateway in front."""
+
+    router: httpx.Client
+    subgraph: EmulatorApp
+    """Our gateway's app wrapped in a recorder: every request the router sent it, with headers."""
+    subgraph_url: str
+    catalogue_url: str
+    supergraph: str
+
+    def post(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        return self.router.post(
+            "/",
+            json={"query": query, "variables": variables or {}},
+            headers={name.replace("_", "-"): value for name, value in headers.items()},
+        )
+
+    def query(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
+        response = self.post(query, variables, **headers)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def entity_calls(self) -> list[tuple[RecordedRequest, dict[str, Any]]]:
+        """The ``_entities`` requests our subgraph received, with their JSON bodies."""
+        calls = []
+        for request in self.subgraph.log.matching("/graphql", method="POST"):
+            body = json.loads(request.body)
+            if "_entities" in body["query"]:
+                calls.append((request, body))
+        return calls
+
+
+@pytest.fixture(scope="module")
+def _federation(
+    _eras_server: Upstream, _figshare_server: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Federation]:
+    node = require_node_tooling()
+    with contextlib.ExitStack() as stack:
+        settings = Settings(
+            eras_url=_eras_server.url,
+            figshare_url=_figshare_server.url,
+            cache_url="none://",
+            cache_secret="test-secret",
+        )
+        subgraph = EmulatorApp.wrap(create_app(settings, today=fixed_today))
+        server = subgraph.serve()
+        stack.callback(server.stop)
+        subgraph_url = f"{server.url}/graphql"
+
+        catalogue_url = serve(stack, node, "catalogue.mjs")
+        supergraph_path = tmp_path_factory.mktemp("federation") / "supergraph.graphql"
+        composed = compose(
+            node,
+            supergraph_path,
+            "--subgraph",
+            f"stats={subgraph_url}",
+            "--subgraph",
+            f"catalogue={catalogue_url}",
+        )
+        assert composed.returncode == 0, composed.stderr + composed.stdout
+        router_url = serve(stack, node, "gateway.mjs", "--supergraph", str(supergraph_path))
+        router = stack.enter_context(httpx.Client(base_url=router_url, timeout=30, trust_env=False))
+        yield Federation(router, subgraph, subgraph_url, catalogue_url, supergraph_path.read_text())
+
+
+@pytest.fixture
+def federation(_federation: Federation, eras: Upstream, figshare: Upstream) -> Federation:
+    """The federation with empty request logs (ours and the emulators')."""
+    _federation.subgraph.log.clear()
+    return _federation
+
+
+def direct(federation: Federation, query: str, variables: dict[str, Any], **headers: str) -> Any:
+    """Ask our subgraph itself, then forget the request, so only the router's requests are logged."""
+    response = httpx.post(
+        federation.subgraph_url,
+        json={"query": query, "variables": variables},
+        headers={name.replace("_", "-"): value for name, value in headers.items()},
+        timeout=30,
+        trust_env=False,
+    )
+    federation.subgraph.log.clear()
+    assert response.status_code == 200, response.text
+    return data_of(response.json())
+
+
+# ---------------------------------------------------------------- composition
+
+
+@pytest.mark.federation
+def test_composition_joins_both_subgraphs_on_the_shared_entities(federation: Federation) -> None:
+    types = sdl_types(federation.supergraph)
+
+    def joined(type_name: str) -> set[tuple[str, str]]:
+        pairs = set()
+        for d in types[type_name].directives or ():
+            if d.name.value == "join__type":
+                args = {a.name.value: getattr(a.value, "value", None) for a in d.arguments}
+                pairs.add((str(args["graph"]), str(args.get("key"))))
+        return pairs
+
+    for name in ENTITIES:
+        assert ("STATS", "id") in joined(name), name
+    assert ("CATALOGUE", "id") in joined("ZooniverseProject")
+    assert ("CATALOGUE", "id") in joined("FigshareArticle")
+    assert f'url: "{federation.subgraph_url}"' in federation.supergraph
+    assert f'url: "{federation.catalogue_url}"' in federation.supergraph
+
+
+@pytest.mark.federation
+def test_composition_failure_is_reported_with_a_non_zero_status(tmp_path: Path) -> None:
+    node = require_node_tooling()
+    conflicting = tmp_path / "conflicting.graphql"
+    conflicting.write_text(
+        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])\n'
+        "type Query { projects: [ZooniverseProject!]! }\n"
+        'type ZooniverseProject @key(fields: "id") { id: ID! classifications: Int }\n'
+    )
+    stats_sdl = tmp_path / "stats.graphql"
+    sdl = stats_schema.execute_sync("{ _service { sdl } }").data
+    assert sdl is not None
+    stats_sdl.write_text(sdl["_service"]["sdl"])
+    out = tmp_path / "supergraph.graphql"
+
+    composed = compose(
+        node,
+        out,
+        "--subgraph",
+        "stats=http://127.0.0.1:9/graphql",
+        "--sdl",
+        f"stats={stats_sdl}",
+        "--subgraph",
+        "other=http://127.0.0.1:9/other",
+        "--sdl",
+        f"other={conflicting}",
+    )
+
+    assert composed.returncode == 1, composed.stdout + composed.stderr
+    assert "composition failed" in composed.stderr
+    assert "ZooniverseProject.classifications" in composed.stderr
+    assert not out.exists()
+
+
+@pytest.mark.federation
+def test_probe(federation: Federation) -> None:
+    qs = ["""{ featuredProjects { id name classifications { total } } }""", """{ featuredProjects { id name } }""",
+      """{ zooniverse { project(id: "1234") { classifications { total } } } }""",
+      """{ zooniverse { project(id: "1234") { name classifications { total } } } }""",
+      """{ zooniverse { user(id: "1325316") { classifications { total } } } }""",
+      ]
+    for q in qs:
+        federation.subgraph.log.clear()
+        r = federation.post(q, authorization=BEARER)
+        print(r.status_code, r.headers.get("cache-control"))
+        print(json.dumps(r.json())[:300])

@@ -1,0 +1,999 @@
+"""Figshare through the gateway: the client cases of figshare-stats-api.md §9 written as GraphQL.
+
+Each test checks the answer and the exact upstream requests the gateway made (method, path,
+query parameters, and whether ``Authorization`` was sent). Expected numbers are computed here
+straight from the emulator's data set (its articles and event rows), following the upstream
+contract's rules, without the gateway's or the emulator's aggregation code.
+
+Today is 2026-11-20 (``conftest.TODAY``), so the upstream's default window of timelines,
+breakdowns and item-level rankings is 2026-11-01..2026-11-20.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from gateway.emulators.figshare_data import (
+    DEMO_INSTITUTIONS,
+    Article,
+    EventRow,
+    FigshareDataset,
+    ScopeData,
+    basic_header,
+)
+from tests.conftest import TODAY, Gateway, Upstream, codes, data_of
+
+MONTH_START = TODAY.replace(day=1)
+ART = 766364  # the first demo article: steady recent traffic and a long tail of places
+UNKNOWN = 21332  # the id the upstream's own examples use; not in the data set
+CRED = {slug: basic_header(*pair) for slug, pair in DEMO_INSTITUTIONS.items()}
+
+Filter = tuple[str, str] | None  # (sub_item, sub_item_id)
+Call = tuple[str, str, tuple[tuple[str, str], ...], str | None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent expectations, from the data set's rows
+# ---------------------------------------------------------------------------------------------
+
+
+def scope_data(dataset: FigshareDataset, slug: str | None) -> ScopeData:
+    return dataset.public if slug is None else dataset.institutions[slug]
+
+
+def belongs(article: Article, item: str, item_id: int) -> bool:
+    if item == "article":
+        return article.id == item_id
+    if item == "author":
+        return item_id in article.author_ids
+    if item == "group":
+        return article.group_id == item_id
+    if item == "collection":
+        return item_id in article.collection_ids
+    assert item == "project"
+    return article.project_id == item_id
+
+
+def kept(article: Article, narrowed: Filter) -> bool:
+    if narrowed is None:
+        return True
+    sub_item, value = narrowed
+    if sub_item == "item_type":
+        return article.item_type == value
+    return int(value) in article.category_ids
+
+
+def rows_of(
+    scope: ScopeData,
+    item: str,
+    item_id: int,
+    counter: str,
+    first: date | None = None,
+    last: date | None = None,
+    narrowed: Filter = None,
+) -> list[EventRow]:
+    ids = {a.id for a in scope.articles.values() if belongs(a, item, item_id) and kept(a, narrowed)}
+    return [
+        r
+        for r in scope.rows
+        if r.article_id in ids
+        and r.counter == counter
+        and (first is None or r.day >= first)
+        and (last is None or r.day <= last)
+    ]
+
+
+def bucket_of(day: date, period: str) -> date:
+    if period == "DAY":
+        return day
+    if period == "WEEK":
+        return day - timedelta(days=day.weekday())
+    if period == "MONTH":
+        return day.replace(day=1)
+    return day.replace(month=1, day=1)
+
+
+def buckets(rows: Iterable[EventRow], period: str) -> list[dict[str, Any]]:
+    """Non-empty buckets, oldest first, as the gateway writes them."""
+    sums: dict[date, int] = {}
+    for r in rows:
+        start = bucket_of(r.day, period)
+        sums[start] = sums.get(start, 0) + r.events
+    return [{"start": d.isoformat(), "count": n} for d, n in sorted(sums.items())]
+
+
+def total(rows: Iterable[EventRow]) -> int:
+    return sum(r.events for r in rows)
+
+
+def one_breakdown_answer(rows: Iterable[EventRow]) -> dict[str, tuple[int, dict[str, int]]]:
+    """What one ``breakdown/total`` answer holds (contract §6 R4): per country its full total
+    and its top 10 named cities; only the top 200 countries. Ties go by name, as the emulator
+    documents."""
+    places: dict[str, dict[str | None, int]] = {}
+    for r in rows:
+        cities = places.setdefault(r.country, {})
+        cities[r.city] = cities.get(r.city, 0) + r.events
+    totals = {country: sum(c.values()) for country, c in places.items()}
+    answer = {}
+    for country in sorted(totals, key=lambda c: (-totals[c], c))[:200]:
+        named = {city: n for city, n in places[country].items() if city is not None}
+        top = sorted(named, key=lambda c: (-named[c], c))[:10]
+        answer[country] = (totals[country], {city: named[city] for city in top})
+    return answer
+
+
+def countries_expected(parts: list[list[EventRow]]) -> dict[str, tuple[int, dict[str, int]]]:
+    """The answers of every part, summed per country and per city."""
+    merged: dict[str, tuple[int, dict[str, int]]] = {}
+    for rows in parts:
+        for country, (n, cities) in one_breakdown_answer(rows).items():
+            have_n, have_cities = merged.get(country, (0, {}))
+            summed = dict(have_cities)
+            for city, k in cities.items():
+                summed[city] = summed.get(city, 0) + k
+            merged[country] = (have_n + n, summed)
+    return merged
+
+
+def assert_ranked(got: list[tuple[str, int]], expected: dict[str, int], limit: int) -> None:
+    """``got`` is the top ``limit`` of ``expected``, highest first (any order among ties)."""
+    assert len(got) == min(limit, len(expected))
+    counts = [n for _, n in got]
+    assert counts == sorted(counts, reverse=True)
+    for key, n in got:
+        assert expected[key] == n, key
+    left_out = [n for key, n in expected.items() if key not in dict(got)]
+    if got and left_out:
+        assert max(left_out) <= counts[-1]
+
+
+def assert_countries(got: list[dict[str, Any]], expected: dict[str, tuple[int, dict[str, int]]]) -> None:
+    assert_ranked([(c["country"], c["count"]) for c in got], {k: v[0] for k, v in expected.items()}, 10**6)
+    for entry in got:
+        cities = [(c["city"], c["count"]) for c in entry["cities"]]
+        assert_ranked(cities, expected[entry["country"]][1], 10)
+        # A country's count includes events without a listed city (contract §6 R4).
+        assert sum(n for _, n in cities) <= entry["count"]
+
+
+def ranking(
+    scope: ScopeData,
+    counter: str,
+    item: str,
+    first: date | None = None,
+    last: date | None = None,
+    *,
+    item_id: int | None = None,
+    sub_item: str | None = None,
+) -> dict[str, int]:
+    """A tops answer's full ranking before the cut (contract §4 R5, §6 R5)."""
+    articles = [a for a in scope.articles.values() if item_id is None or belongs(a, item, item_id)]
+    ranked: dict[str, int] = {}
+    for a in articles:
+        rows = rows_of(scope, "article", a.id, counter, first, last)
+        if sub_item == "referral":
+            keys_rows = [(r.referral, r.events) for r in rows if r.referral is not None]
+        else:
+            n = total(rows)
+            if not rows:
+                continue
+            if sub_item == "category":
+                keys_rows = [(str(c), n) for c in a.category_ids]
+            elif sub_item == "item_type":
+                keys_rows = [(a.item_type, n)]
+            elif item_id is not None:
+                keys_rows = [(str(a.id), n)]
+            else:
+                ids = {
+                    "article": (a.id,),
+                    "author": a.author_ids,
+                    "group": (a.group_id,),
+                    "collection": a.collection_ids,
+                    "project": () if a.project_id is None else (a.project_id,),
+                }[item]
+                keys_rows = [(str(i), n) for i in ids]
+        for key, n in keys_rows:
+            ranked[key] = ranked.get(key, 0) + n
+    return ranked
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+# ---------------------------------------------------------------------------------------------
+
+
+def call(path: str, auth: str | None = None, method: str = "GET", **params: str) -> Call:
+    return (method, path, tuple(sorted(params.items())), auth)
+
+
+def calls_of(upstream: Upstream) -> list[Call]:
+    """The requests an emulator received, in a comparable form (order does not matter)."""
+    found = []
+    for r in upstream.log.requests:
+        assert len(r.params) == len(r.query), f"a query parameter was repeated: {r.query}"
+        found.append((r.method, r.path, tuple(sorted(r.params.items())), r.header("authorization")))
+    return sorted(found)
+
+
+def assert_calls(upstream: Upstream, *expected: Call) -> None:
+    assert calls_of(upstream) == sorted(expected)
+
+
+def window(first: str, last: str) -> dict[str, str]:
+    return {"start_date": first, "end_date": last}
+
+
+def series_of(data: Any) -> list[dict[str, Any]]:
+    return [{"start": b["start"], "count": b["count"]} for b in data]
+
+
+def pairs(entries: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    return [(e["key"], e["count"]) for e in entries]
+
+
+# ---------------------------------------------------------------------------------------------
+# §9 totals (no credentials anywhere)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_public_totals_per_counter(gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset) -> None:
+    """§9.1-2: one all-time ``/total/{counter}/article/{id}`` per counter, no parameters;
+    an unknown article is 0, not an error."""
+    result = gateway.query(
+        """{ figshare { institution
+             a: article(id: 766364) { id institution views { total } downloads { total } shares { total } }
+             u: article(id: 21332) { views { total } downloads { total } } } }"""
+    )
+    scope = figshare_dataset.public
+    fig = data_of(result)["figshare"]
+    assert fig["institution"] is None
+    assert fig["a"] == {
+        "id": "766364",
+        "institution": None,
+        "views": {"total": total(rows_of(scope, "article", ART, "views"))},
+        "downloads": {"total": total(rows_of(scope, "article", ART, "downloads"))},
+        "shares": {"total": total(rows_of(scope, "article", ART, "shares"))},
+    }
+    assert fig["a"]["views"]["total"] > 0
+    assert fig["u"] == {"views": {"total": 0}, "downloads": {"total": 0}}
+    assert_calls(
+        figshare,
+        call("/total/views/article/766364"),
+        call("/total/downloads/article/766364"),
+        call("/total/shares/article/766364"),
+        call("/total/views/article/21332"),
+        call("/total/downloads/article/21332"),
+    )
+
+
+def test_institution_totals_go_without_credentials(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.3 and §9.6: institution totals need no credentials, and a caller's credential is not
+    sent on them either; an unknown institution is the upstream's 404 (NOT_FOUND)."""
+    result = gateway.query(
+        """{ r: figshare(institution: "ryerson") { institution article(id: 766364) { institution views { total } } }
+             l: figshare(institution: "lboro") { collection(id: 15) { views { total } downloads { total } } }
+             vt: figshare(institution: "virginiatech") { article(id: 21332) { views { total } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    ryerson, lboro = figshare_dataset.institutions["ryerson"], figshare_dataset.institutions["lboro"]
+    data = result["data"]
+    assert data["r"] == {
+        "institution": "ryerson",
+        "article": {"institution": "ryerson", "views": {"total": total(rows_of(ryerson, "article", ART, "views"))}},
+    }
+    assert data["l"]["collection"] == {
+        "views": {"total": total(rows_of(lboro, "collection", 15, "views"))},
+        "downloads": {"total": total(rows_of(lboro, "collection", 15, "downloads"))},
+    }
+    assert data["vt"]["article"]["views"] == {"total": None}
+    [error] = result["errors"]
+    assert error["path"] == ["vt", "article", "views", "total"]
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert error["extensions"]["source"] == "FIGSHARE"
+    assert_calls(
+        figshare,
+        call("/ryerson/total/views/article/766364"),
+        call("/lboro/total/views/collection/15"),
+        call("/lboro/total/downloads/collection/15"),
+        call("/virginiatech/total/views/article/21332"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# §9 timelines
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ryerson_group_timelines_over_six_months(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.7: month timelines of views and downloads, the year timeline the client sums, and the
+    windowed total, for 2023-05-01..2023-10-28; the §9 group id itself has no data (null timeline)."""
+    result = gateway.query(
+        """query($s: Date, $e: Date) { figshare(institution: "ryerson") {
+             g: group(id: 327) {
+               views(startDate: $s, endDate: $e) { total month: series(period: MONTH) { start count }
+                                                   year: series(period: YEAR) { start count } }
+               downloads(startDate: $s, endDate: $e) { series(period: MONTH) { start count } } }
+             none: group(id: 35541) { views(startDate: $s, endDate: $e) { total series(period: MONTH) { start } } } } }""",
+        {"s": "2023-05-01", "e": "2023-10-28"},
+        x_figshare_authorization=CRED["ryerson"],
+    )
+    scope = figshare_dataset.institutions["ryerson"]
+    first, last = date(2023, 5, 1), date(2023, 10, 28)
+    views = rows_of(scope, "group", 327, "views", first, last)
+    downloads = rows_of(scope, "group", 327, "downloads", first, last)
+    assert views
+    got = data_of(result)["figshare"]
+    assert got["g"]["views"] == {
+        "total": total(views),
+        "month": buckets(views, "MONTH"),
+        "year": [{"start": "2023-01-01", "count": total(views)}],
+    }
+    assert got["g"]["downloads"] == {"series": buckets(downloads, "MONTH")}
+    assert got["none"]["views"] == {"total": 0, "series": []}
+    cred, w = CRED["ryerson"], window("2023-05-01", "2023-10-28")
+    assert_calls(
+        figshare,
+        call("/ryerson/timeline/total/views/group/327", cred, **w),
+        call("/ryerson/timeline/month/views/group/327", cred, **w),
+        call("/ryerson/timeline/year/views/group/327", cred, **w),
+        call("/ryerson/timeline/month/downloads/group/327", cred, **w),
+        call("/ryerson/timeline/total/views/group/35541", cred, **w),
+        call("/ryerson/timeline/month/views/group/35541", cred, **w),
+    )
+
+
+def test_monthly_timeline_over_two_years(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.8: a monthly timeline over 2020-01-03..2022-05-12 is one request (no span cap on
+    timelines, §10 Q4); the data set starts in 2021."""
+    result = gateway.query(
+        """{ figshare(institution: "lboro") { group(id: 328) {
+             views(startDate: "2020-01-03", endDate: "2022-05-12") { series(period: MONTH) { start count } } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    rows = rows_of(figshare_dataset.institutions["lboro"], "group", 328, "views", date(2020, 1, 3), date(2022, 5, 12))
+    got = data_of(result)["figshare"]["group"]["views"]["series"]
+    assert got == buckets(rows, "MONTH")
+    assert got[0]["start"] >= "2021-01-01"
+    assert_calls(
+        figshare,
+        call("/lboro/timeline/month/views/group/328", CRED["lboro"], **window("2020-01-03", "2022-05-12")),
+    )
+
+
+def test_public_timelines_without_dates_cover_the_current_month(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.9: public month timelines with no dates and no credentials; ``{"timeline": null}`` (an
+    unknown article, or no shares) is an empty series."""
+    result = gateway.query(
+        """{ figshare { a: article(id: 766364) { views { series(period: MONTH) { start count timeSpent } }
+                                                 downloads { series(period: MONTH) { start count } } }
+                        u: article(id: 21332) { views { series(period: MONTH) { start } } shares { series(period: DAY) { start } } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    scope = figshare_dataset.public
+    got = data_of(result)["figshare"]
+    views = total(rows_of(scope, "article", ART, "views", MONTH_START, TODAY))
+    downloads = total(rows_of(scope, "article", ART, "downloads", MONTH_START, TODAY))
+    assert got["a"] == {
+        "views": {"series": [{"start": "2026-11-01", "count": views, "timeSpent": None}]},
+        "downloads": {"series": [{"start": "2026-11-01", "count": downloads}]},
+    }
+    assert got["u"] == {"views": {"series": []}, "shares": {"series": []}}
+    assert_calls(
+        figshare,
+        call("/timeline/month/views/article/766364"),
+        call("/timeline/month/downloads/article/766364"),
+        call("/timeline/month/views/article/21332"),
+        call("/timeline/day/shares/article/21332"),
+    )
+
+
+def test_institution_daily_timelines_without_dates(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.10: daily timelines of every counter in an institution scope, with credentials, no dates."""
+    result = gateway.query(
+        """{ figshare(institution: "monash") { article(id: 766364) {
+             views { series(period: DAY) { start count } } downloads { series(period: DAY) { start count } }
+             shares { series(period: DAY) { start count } } } } }""",
+        x_figshare_authorization=CRED["monash"],
+    )
+    scope = figshare_dataset.institutions["monash"]
+    got = data_of(result)["figshare"]["article"]
+    for counter in ("views", "downloads", "shares"):
+        assert got[counter]["series"] == buckets(rows_of(scope, "article", ART, counter, MONTH_START, TODAY), "DAY")
+    assert len(got["views"]["series"]) == TODAY.day  # the demo article has views every day
+    cred = CRED["monash"]
+    assert_calls(
+        figshare,
+        call("/monash/timeline/day/views/article/766364", cred),
+        call("/monash/timeline/day/downloads/article/766364", cred),
+        call("/monash/timeline/day/shares/article/766364", cred),
+    )
+
+
+def test_long_window_and_filtered_all_time_total(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.11: a day timeline from 1970-01-01 is sent as is; a filtered total without dates is the
+    ``total`` timeline from 1970-01-01 to today (totals take no filter)."""
+    result = gateway.query(
+        """{ figshare(institution: "monash") {
+             article(id: 766364) { views(startDate: "1970-01-01", endDate: "2016-06-13") { series(period: DAY) { start } } }
+             group(id: 327) { views(filter: {itemType: "dataset"}) { total } } } }""",
+        x_figshare_authorization=CRED["monash"],
+    )
+    scope = figshare_dataset.institutions["monash"]
+    got = data_of(result)["figshare"]
+    assert got["article"]["views"]["series"] == []
+    expected = total(rows_of(scope, "group", 327, "views", narrowed=("item_type", "dataset")))
+    assert expected > 0
+    assert got["group"]["views"]["total"] == expected
+    cred = CRED["monash"]
+    assert_calls(
+        figshare,
+        call("/monash/timeline/day/views/article/766364", cred, **window("1970-01-01", "2016-06-13")),
+        call(
+            "/monash/timeline/total/views/group/327",
+            cred,
+            sub_item="item_type",
+            sub_item_id="dataset",
+            **window("1970-01-01", TODAY.isoformat()),
+        ),
+    )
+
+
+def test_documented_timeline_cases(gateway: Gateway, figshare: Upstream) -> None:
+    """§9.12: the documentation's timeline requests, filters as sub_item/sub_item_id (the data
+    set has nothing in 2014, so every answer is empty)."""
+    result = gateway.query(
+        """{ m: figshare(institution: "monash") { group(id: 10) {
+               views(startDate: "2014-03-01", endDate: "2014-03-04", filter: {itemType: "dataset"}) { series(period: DAY) { start } }
+               shares(startDate: "2014-01-03", endDate: "2014-05-12", filter: {categoryId: 2}) { series(period: MONTH) { start } } } }
+             l: figshare(institution: "lboro") { collection(id: 15) {
+               views(startDate: "2014-01-02", endDate: "2014-03-05") { total } } } }""",
+        x_figshare_authorization=CRED["monash"],
+    )
+    got = data_of(result)
+    assert got["m"]["group"] == {"views": {"series": []}, "shares": {"series": []}}
+    assert got["l"]["collection"] == {"views": {"total": 0}}
+    cred = CRED["monash"]
+    assert_calls(
+        figshare,
+        call(
+            "/monash/timeline/day/views/group/10",
+            cred,
+            sub_item="item_type",
+            sub_item_id="dataset",
+            **window("2014-03-01", "2014-03-04"),
+        ),
+        call(
+            "/monash/timeline/month/shares/group/10",
+            cred,
+            sub_item="category",
+            sub_item_id="2",
+            **window("2014-01-03", "2014-05-12"),
+        ),
+        # The caller's monash credential goes to lboro as is; lboro's data set has nothing then.
+        call("/lboro/timeline/total/views/collection/15", cred, **window("2014-01-02", "2014-03-05")),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# §9 breakdown (countries)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ryerson_group_countries_over_six_months(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.13: one ``breakdown/total`` request for a window under a year; each country's count is
+    its ``total``, which may exceed its listed cities."""
+    result = gateway.query(
+        """{ figshare(institution: "ryerson") { group(id: 327) {
+             views(startDate: "2023-05-01", endDate: "2023-10-31") { countries { country count cities { city count } } } } } }""",
+        x_figshare_authorization=CRED["ryerson"],
+    )
+    rows = rows_of(figshare_dataset.institutions["ryerson"], "group", 327, "views", date(2023, 5, 1), date(2023, 10, 31))
+    got = data_of(result)["figshare"]["group"]["views"]["countries"]
+    assert got
+    assert_countries(got, countries_expected([rows]))
+    assert_calls(
+        figshare,
+        call("/ryerson/breakdown/total/views/group/327", CRED["ryerson"], **window("2023-05-01", "2023-10-31")),
+    )
+
+
+def test_lboro_article_countries_yearly_and_default(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.14: 2021-01-01..2022-01-01 is 366 days, so it is asked for as one calendar year and one
+    day; without dates the upstream's default window (this month) is asked for, with no dates."""
+    result = gateway.query(
+        """{ figshare(institution: "lboro") { article(id: 766364) {
+             views(startDate: "2021-01-01", endDate: "2022-01-01") { countries { country count cities { city count } } }
+             downloads { countries { country count cities { city count } } } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    scope = figshare_dataset.institutions["lboro"]
+    got = data_of(result)["figshare"]["article"]
+    parts = [
+        rows_of(scope, "article", ART, "views", date(2021, 1, 1), date(2021, 12, 31)),
+        rows_of(scope, "article", ART, "views", date(2022, 1, 1), date(2022, 1, 1)),
+    ]
+    assert_countries(got["views"]["countries"], countries_expected(parts))
+    recent = rows_of(scope, "article", ART, "downloads", MONTH_START, TODAY)
+    assert got["downloads"]["countries"]
+    assert_countries(got["downloads"]["countries"], countries_expected([recent]))
+    cred = CRED["lboro"]
+    assert_calls(
+        figshare,
+        call("/lboro/breakdown/total/views/article/766364", cred, **window("2021-01-01", "2021-12-31")),
+        call("/lboro/breakdown/total/views/article/766364", cred, **window("2022-01-01", "2022-01-01")),
+        call("/lboro/breakdown/total/downloads/article/766364", cred),
+    )
+
+
+def test_documented_breakdown_cases(gateway: Gateway, figshare: Upstream) -> None:
+    """§9.17: the documentation's breakdown requests as ``countries``: public ones carry no
+    credential, a window over a year is split at the year, a filter is sub_item/sub_item_id, and
+    melbourne without credentials is UNAUTHENTICATED before any request."""
+    result = gateway.query(
+        """{ p: figshare { article(id: 766364) {
+               a: views(startDate: "2017-04-19", endDate: "2017-04-21") { countries { country } }
+               b: views(startDate: "2015-04-19", endDate: "2016-04-21") { countries { country } } } }
+             l: figshare(institution: "lboro") { group(id: 17) {
+               downloads(startDate: "2015-02-11", endDate: "2015-05-17", filter: {itemType: "fileset"}) { countries { country } } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    got = data_of(result)
+    assert got["p"]["article"] == {"a": {"countries": []}, "b": {"countries": []}}
+    assert got["l"]["group"] == {"downloads": {"countries": []}}
+    assert_calls(
+        figshare,
+        call("/breakdown/total/views/article/766364", **window("2017-04-19", "2017-04-21")),
+        call("/breakdown/total/views/article/766364", **window("2015-04-19", "2016-04-18")),
+        call("/breakdown/total/views/article/766364", **window("2016-04-19", "2016-04-21")),
+        call(
+            "/lboro/breakdown/total/downloads/group/17",
+            CRED["lboro"],
+            sub_item="item_type",
+            sub_item_id="fileset",
+            **window("2015-02-11", "2015-05-17"),
+        ),
+    )
+
+    figshare.log.clear()
+    result = gateway.query('{ figshare(institution: "melbourne") { group(id: 234) { views { countries { country } } } } }')
+    assert result["data"]["figshare"]["group"]["views"]["countries"] is None
+    assert codes(result) == ["UNAUTHENTICATED"]
+    assert result["errors"][0]["path"] == ["figshare", "group", "views", "countries"]
+    assert len(figshare.log) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# §9 tops
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lboro_top_articles(gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset) -> None:
+    """§9.18: the top ten articles by views and downloads, all time and in a window; the gateway
+    sends ``count`` (not the client's ``n``) and the credential."""
+    result = gateway.query(
+        """{ figshare(institution: "lboro") {
+             views: top(counter: VIEWS) { key count }
+             downloads: top(counter: DOWNLOADS, itemKind: ARTICLE) { key count }
+             h1: top(counter: VIEWS, startDate: "2025-01-01", endDate: "2025-06-30") { key count } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    scope = figshare_dataset.institutions["lboro"]
+    got = data_of(result)["figshare"]
+    assert_ranked(pairs(got["views"]), ranking(scope, "views", "article"), 10)
+    assert_ranked(pairs(got["downloads"]), ranking(scope, "downloads", "article"), 10)
+    h1 = ranking(scope, "views", "article", date(2025, 1, 1), date(2025, 6, 30))
+    assert_ranked(pairs(got["h1"]), h1, 10)
+    assert len(got["views"]) == 10
+    cred = CRED["lboro"]
+    assert_calls(
+        figshare,
+        call("/lboro/top/views/article", cred, count="10"),
+        call("/lboro/top/downloads/article", cred, count="10"),
+        call("/lboro/top/views/article", cred, count="10", **window("2025-01-01", "2025-06-30")),
+    )
+
+
+def test_top_articles_institution_and_public(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.19: the same ranking in the ryerson scope (credential sent) and the public scope (none
+    sent, although the caller has one); other item kinds rank their own ids."""
+    result = gateway.query(
+        """{ r: figshare(institution: "ryerson") { top(counter: VIEWS) { key count } }
+             p: figshare { top(counter: VIEWS, limit: 5) { key count }
+                           groups: top(counter: DOWNLOADS, itemKind: GROUP, limit: 3) { key count } } }""",
+        x_figshare_authorization=CRED["ryerson"],
+    )
+    got = data_of(result)
+    assert_ranked(pairs(got["r"]["top"]), ranking(figshare_dataset.institutions["ryerson"], "views", "article"), 10)
+    public = figshare_dataset.public
+    assert_ranked(pairs(got["p"]["top"]), ranking(public, "views", "article"), 5)
+    assert_ranked(pairs(got["p"]["groups"]), ranking(public, "downloads", "group"), 3)
+    assert {k for k, _ in pairs(got["p"]["groups"])} <= {str(g) for g in public.groups}
+    assert_calls(
+        figshare,
+        call("/ryerson/top/views/article", CRED["ryerson"], count="10"),
+        call("/top/views/article", count="5"),
+        call("/top/downloads/group", count="3"),
+    )
+
+
+def test_top_with_a_token_instead_of_basic_is_forbidden(gateway: Gateway, figshare: Upstream) -> None:
+    """§9.20: ``Authorization: token …`` is the wrong scheme; the gateway passes it on as given
+    and the upstream's 403 is FORBIDDEN from FIGSHARE."""
+    result = gateway.query(
+        '{ figshare(institution: "monash") { top(counter: VIEWS, limit: 5) { key } } }',
+        x_figshare_authorization="token 0123456789abcdef",
+    )
+    assert result["data"]["figshare"]["top"] is None
+    [error] = result["errors"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert error["extensions"]["source"] == "FIGSHARE"
+    assert error["path"] == ["figshare", "top"]
+    assert "0123456789abcdef" not in json.dumps(result)
+    assert_calls(figshare, call("/monash/top/views/article", "token 0123456789abcdef", count="5"))
+
+
+def test_documented_item_rankings(gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset) -> None:
+    """§9.21: rankings inside one object are ``/top/{counter}/{item}?item_id=…&sub_item=…``;
+    without dates the upstream's default window (this month) applies."""
+    result = gateway.query(
+        """{ m: figshare(institution: "monash") {
+               g2: group(id: 2) { top(counter: VIEWS, by: CATEGORY, limit: 3, startDate: "2014-01-01", endDate: "2014-12-31") { key } }
+               g: group(id: 327) { top(counter: VIEWS, by: CATEGORY, limit: 3, startDate: "2026-01-01", endDate: "2026-10-31") { key count } } }
+             p: figshare { project(id: 13) { top(counter: VIEWS, by: REFERRAL, limit: 2) { key count } }
+                           author(id: 13456) { top(counter: SHARES, by: ITEM_TYPE, limit: 3) { key count } } } }""",
+        x_figshare_authorization=CRED["monash"],
+    )
+    got = data_of(result)
+    monash, public = figshare_dataset.institutions["monash"], figshare_dataset.public
+    assert got["m"]["g2"]["top"] == []
+    by_category = ranking(monash, "views", "group", date(2026, 1, 1), date(2026, 10, 31), item_id=327, sub_item="category")
+    assert_ranked(pairs(got["m"]["g"]["top"]), by_category, 3)
+    referrals = ranking(public, "views", "project", MONTH_START, TODAY, item_id=13, sub_item="referral")
+    assert_ranked(pairs(got["p"]["project"]["top"]), referrals, 2)
+    assert len(got["p"]["project"]["top"]) == 2
+    types = ranking(public, "shares", "author", MONTH_START, TODAY, item_id=13456, sub_item="item_type")
+    assert_ranked(pairs(got["p"]["author"]["top"]), types, 3)
+    cred = CRED["monash"]
+    assert_calls(
+        figshare,
+        call(
+            "/monash/top/views/group",
+            cred,
+            item_id="2",
+            sub_item="category",
+            count="3",
+            **window("2014-01-01", "2014-12-31"),
+        ),
+        call(
+            "/monash/top/views/group",
+            cred,
+            item_id="327",
+            sub_item="category",
+            count="3",
+            **window("2026-01-01", "2026-10-31"),
+        ),
+        call("/top/views/project", item_id="13", sub_item="referral", count="2"),
+        call("/top/shares/author", item_id="13456", sub_item="item_type", count="3"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# §9 count
+# ---------------------------------------------------------------------------------------------
+
+
+def test_count_articles_of_three_groups(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """§9.23: three groups' public article counts are one ``POST /count/articles`` with the
+    documented body, public and without credentials."""
+    result = gateway.query(
+        """{ figshare { a: group(id: 327) { publicArticleCount } b: group(id: 328) { publicArticleCount }
+                        c: group(id: 329) { publicArticleCount } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    articles = figshare_dataset.public.articles.values()
+    expected = {g: sum(1 for a in articles if a.group_id == g and a.is_public) for g in (327, 328, 329)}
+    got = data_of(result)["figshare"]
+    assert {k: v["publicArticleCount"] for k, v in got.items()} == {
+        "a": expected[327],
+        "b": expected[328],
+        "c": expected[329],
+    }
+    assert all(n > 0 for n in expected.values())
+    [request] = figshare.log.requests
+    assert (request.method, request.path, request.query) == ("POST", "/count/articles", ())
+    assert request.header("authorization") is None
+    assert request.header("content-type") == "application/json"
+    assert json.loads(request.body) == {"groups": [{"id": 327}, {"id": 328}, {"id": 329}]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Weeks, long geolocation windows, fillGaps, limits, filters
+# ---------------------------------------------------------------------------------------------
+
+
+def test_week_series_is_daily_timeline_summed_into_monday_weeks(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """WEEK asks for the daily timeline of the window and sums it into weeks starting on Monday;
+    the first week starts before the window (2026-09-09 is a Wednesday) but counts only its days."""
+    result = gateway.query(
+        """{ figshare(institution: "lboro") { group(id: 327) {
+             views(startDate: "2026-09-09", endDate: "2026-11-18") { total series(period: WEEK) { start count } } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    first, last = date(2026, 9, 9), date(2026, 11, 18)
+    rows = rows_of(figshare_dataset.institutions["lboro"], "group", 327, "views", first, last)
+    got = data_of(result)["figshare"]["group"]["views"]
+    expected = buckets(rows, "WEEK")
+    assert got["series"] == expected
+    assert expected[0]["start"] == "2026-09-07"
+    assert len(expected) == 11
+    assert all(date.fromisoformat(b["start"]).weekday() == 0 for b in got["series"])
+    assert sum(b["count"] for b in got["series"]) == got["total"] == total(rows)
+    cred, w = CRED["lboro"], window("2026-09-09", "2026-11-18")
+    assert_calls(
+        figshare,
+        call("/lboro/timeline/day/views/group/327", cred, **w),
+        call("/lboro/timeline/total/views/group/327", cred, **w),
+    )
+
+
+def test_week_series_of_a_sparse_article_with_gaps_filled(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """WEEK with fillGaps lists every Monday from the window's first week to its last, zeros
+    included, and the non-zero weeks match the data set."""
+    scope = figshare_dataset.public
+    article = sparse_article(scope)
+    rows = rows_of(scope, "article", article, "views", date(2021, 1, 1), TODAY)
+    result = gateway.query(
+        """query($id: ID!) { figshare { article(id: $id) {
+             views(startDate: "2021-01-01", endDate: "2026-11-20") { series(period: WEEK, fillGaps: true) { start count } } } } }""",
+        {"id": str(article)},
+    )
+    got = data_of(result)["figshare"]["article"]["views"]["series"]
+    mondays = [date(2020, 12, 28) + timedelta(weeks=i) for i in range((date(2026, 11, 16) - date(2020, 12, 28)).days // 7 + 1)]
+    assert [b["start"] for b in got] == [d.isoformat() for d in mondays]
+    assert [b for b in got if b["count"]] == buckets(rows, "WEEK")
+    assert_calls(figshare, call(f"/timeline/day/views/article/{article}", **window("2021-01-01", "2026-11-20")))
+
+
+def sparse_article(scope: ScopeData) -> int:
+    """An article with a few days of views: most buckets of its series are empty."""
+    days: dict[int, set[date]] = {}
+    for r in scope.rows:
+        if r.counter == "views":
+            days.setdefault(r.article_id, set()).add(r.day)
+    return min((a for a, d in days.items() if 3 <= len(d) <= 10), key=lambda a: (len(days[a]), a))
+
+
+def test_countries_over_more_than_five_years_are_fetched_per_year(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """2021-03-15..2026-06-30 is fetched as [start, start+1y-1d] parts, each under the upstream's
+    one-year clamp, and the answers summed per country and city."""
+    result = gateway.query(
+        """{ figshare { article(id: 766364) { views(startDate: "2021-03-15", endDate: "2026-06-30") {
+             total countries { country count cities { city count } } } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    scope = figshare_dataset.public
+    parts = [(date(y, 3, 15), date(y + 1, 3, 14)) for y in range(2021, 2026)] + [(date(2026, 3, 15), date(2026, 6, 30))]
+    expected = countries_expected([rows_of(scope, "article", ART, "views", a, b) for a, b in parts])
+    got = data_of(result)["figshare"]["article"]["views"]
+    assert_countries(got["countries"], expected)
+    assert sum(c["count"] for c in got["countries"]) == got["total"]
+    # Some country lists more than ten cities across the parts, so the cut to ten is exercised.
+    assert any(len(cities) > 10 for _, cities in expected.values())
+    assert all(len(c["cities"]) <= 10 for c in got["countries"])
+    assert_calls(
+        figshare,
+        call("/timeline/total/views/article/766364", **window("2021-03-15", "2026-06-30")),
+        *(call("/breakdown/total/views/article/766364", **window(a.isoformat(), b.isoformat())) for a, b in parts),
+    )
+
+
+def test_countries_of_a_long_institution_window_with_a_limit(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """The parts of a long window all carry the credential; ``limit`` keeps the top countries of
+    the summed answer."""
+    result = gateway.query(
+        """{ figshare(institution: "monash") { group(id: 327) { downloads(startDate: "2023-06-01", endDate: "2025-07-15") {
+             top3: countries(limit: 3) { country count } all: countries { country count } none: countries(limit: 0) { country } } } } }""",
+        x_figshare_authorization=CRED["monash"],
+    )
+    scope = figshare_dataset.institutions["monash"]
+    parts = [(date(2023, 6, 1), date(2024, 5, 31)), (date(2024, 6, 1), date(2025, 5, 31)), (date(2025, 6, 1), date(2025, 7, 15))]
+    expected = countries_expected([rows_of(scope, "group", 327, "downloads", a, b) for a, b in parts])
+    got = data_of(result)["figshare"]["group"]["downloads"]
+    counts = {k: v[0] for k, v in expected.items()}
+    assert_ranked([(c["country"], c["count"]) for c in got["top3"]], counts, 3)
+    assert_ranked([(c["country"], c["count"]) for c in got["all"]], counts, 10**6)
+    assert got["top3"] == got["all"][:3]
+    assert got["none"] == []
+    # The three countries fields share one set of parts.
+    assert_calls(
+        figshare,
+        *(call("/monash/breakdown/total/downloads/group/327", CRED["monash"], **window(a.isoformat(), b.isoformat())) for a, b in parts),
+    )
+
+
+def test_negative_countries_limit_is_bad_user_input(gateway: Gateway, figshare: Upstream) -> None:
+    result = gateway.query('{ figshare { article(id: 766364) { views { countries(limit: -1) { country } } } } }')
+    assert codes(result) == ["BAD_USER_INPUT"]
+    assert result["data"]["figshare"]["article"]["views"]["countries"] is None
+    assert len(figshare.log) == 0
+
+
+def test_fill_gaps(gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset) -> None:
+    """fillGaps adds the empty buckets: over the given window; with open ends, from the first
+    bucket the upstream returned to today; an empty timeline with a window is all zeros, and
+    without one stays empty."""
+    scope = figshare_dataset.public
+    article = sparse_article(scope)
+    first_day = min(r.day for r in rows_of(scope, "article", article, "views"))
+    start = first_day - timedelta(days=3)
+    end = first_day + timedelta(days=40)
+    result = gateway.query(
+        """query($id: ID!, $s: Date, $e: Date) { figshare {
+             sparse: article(id: $id) { views(startDate: $s, endDate: $e) {
+               plain: series(period: DAY) { start count } filled: series(period: DAY, fillGaps: true) { start count }
+               months: series(period: MONTH, fillGaps: true) { start count } } }
+             demo: article(id: 766364) { views { series(period: DAY, fillGaps: true) { start count } } }
+             none: article(id: 21332) { shares(startDate: "2026-10-30", endDate: "2026-11-02") { series(period: DAY, fillGaps: true) { start count } }
+                                        views { series(period: MONTH, fillGaps: true) { start } } } } }""",
+        {"id": str(article), "s": start.isoformat(), "e": end.isoformat()},
+    )
+    got = data_of(result)["figshare"]
+    rows = rows_of(scope, "article", article, "views", start, end)
+    daily = {b["start"]: b["count"] for b in buckets(rows, "DAY")}
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    views = got["sparse"]["views"]
+    assert views["plain"] == buckets(rows, "DAY")
+    assert views["filled"] == [{"start": d.isoformat(), "count": daily.get(d.isoformat(), 0)} for d in days]
+    assert any(b["count"] == 0 for b in views["filled"])
+    monthly = {b["start"]: b["count"] for b in buckets(rows, "MONTH")}
+    month_starts = sorted({d.replace(day=1).isoformat() for d in days})
+    assert views["months"] == [{"start": m, "count": monthly.get(m, 0)} for m in month_starts]
+
+    recent = {b["start"]: b["count"] for b in buckets(rows_of(scope, "article", ART, "views", MONTH_START, TODAY), "DAY")}
+    first_returned = min(recent)
+    open_days = [date.fromisoformat(first_returned) + timedelta(days=i) for i in range((TODAY - date.fromisoformat(first_returned)).days + 1)]
+    assert got["demo"]["views"]["series"] == [{"start": d.isoformat(), "count": recent.get(d.isoformat(), 0)} for d in open_days]
+
+    assert got["none"]["shares"]["series"] == [
+        {"start": d, "count": 0} for d in ("2026-10-30", "2026-10-31", "2026-11-01", "2026-11-02")
+    ]
+    assert got["none"]["views"]["series"] == []
+    # One timeline per period, whether or not gaps are filled.
+    w = window(start.isoformat(), end.isoformat())
+    assert_calls(
+        figshare,
+        call(f"/timeline/day/views/article/{article}", **w),
+        call(f"/timeline/month/views/article/{article}", **w),
+        call("/timeline/day/views/article/766364"),
+        call("/timeline/day/shares/article/21332", **window("2026-10-30", "2026-11-02")),
+        call("/timeline/month/views/article/21332"),
+    )
+
+
+def test_filters_narrow_every_counts_field(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """categoryId and itemType become sub_item/sub_item_id on the total, series and countries
+    requests, and the numbers are those of the matching articles only."""
+    result = gateway.query(
+        """{ figshare(institution: "lboro") { group(id: 327) {
+             cat: views(startDate: "2026-06-01", endDate: "2026-11-20", filter: {categoryId: "39"}) {
+               total series(period: MONTH) { start count } countries(limit: 2) { country count } }
+             type: downloads(startDate: "2026-06-01", endDate: "2026-11-20", filter: {itemType: "dataset"}) { total }
+             all: downloads(startDate: "2026-06-01", endDate: "2026-11-20") { total } } } }""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    scope = figshare_dataset.institutions["lboro"]
+    first, last = date(2026, 6, 1), TODAY
+    cat = rows_of(scope, "group", 327, "views", first, last, ("category", "39"))
+    typed = rows_of(scope, "group", 327, "downloads", first, last, ("item_type", "dataset"))
+    every = rows_of(scope, "group", 327, "downloads", first, last)
+    got = data_of(result)["figshare"]["group"]
+    assert got["cat"]["total"] == total(cat) > 0
+    assert got["cat"]["series"] == buckets(cat, "MONTH")
+    counts = {k: v[0] for k, v in countries_expected([cat]).items()}
+    assert_ranked([(c["country"], c["count"]) for c in got["cat"]["countries"]], counts, 2)
+    assert 0 < got["type"]["total"] == total(typed) < got["all"]["total"] == total(every)
+    cred, w = CRED["lboro"], window("2026-06-01", "2026-11-20")
+    by_cat = {"sub_item": "category", "sub_item_id": "39", **w}
+    assert_calls(
+        figshare,
+        call("/lboro/timeline/total/views/group/327", cred, **by_cat),
+        call("/lboro/timeline/month/views/group/327", cred, **by_cat),
+        call("/lboro/breakdown/total/views/group/327", cred, **by_cat),
+        call("/lboro/timeline/total/downloads/group/327", cred, sub_item="item_type", sub_item_id="dataset", **w),
+        call("/lboro/timeline/total/downloads/group/327", cred, **w),
+    )
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "{categoryId: 2, itemType: \"dataset\"}",
+        "{}",
+        "{categoryId: null, itemType: null}",
+        "{categoryId: \"two\"}",
+        "{itemType: \"Data Set\"}",
+    ],
+)
+def test_bad_filters_are_rejected_before_any_request(gateway: Gateway, figshare: Upstream, given: str) -> None:
+    """Both or neither of categoryId/itemType, or a value the upstream would not read, is
+    BAD_USER_INPUT on that field alone, with no request; its siblings still answer."""
+    result = gateway.query(
+        f"""{{ figshare(institution: "lboro") {{ group(id: 327) {{ institution
+             views(filter: {given}) {{ total series(period: DAY) {{ start }} countries {{ country }} }} }} }} }}""",
+        x_figshare_authorization=CRED["lboro"],
+    )
+    assert codes(result) == ["BAD_USER_INPUT"]
+    assert result["errors"][0]["path"] == ["figshare", "group", "views"]
+    assert result["data"]["figshare"]["group"] == {"institution": "lboro", "views": None}
+    assert len(figshare.log) == 0
+
+
+@pytest.mark.parametrize("limit", [0, -3, 101])
+def test_top_limit_out_of_range_is_rejected_before_any_request(
+    gateway: Gateway, figshare: Upstream, limit: int
+) -> None:
+    result = gateway.query(
+        """query($n: Int!) { figshare { top(counter: VIEWS, limit: $n) { key }
+                                        article(id: 766364) { top(counter: VIEWS, by: REFERRAL, limit: $n) { key } } } }""",
+        {"n": limit},
+    )
+    assert codes(result) == ["BAD_USER_INPUT", "BAD_USER_INPUT"]
+    assert result["data"]["figshare"] == {"top": None, "article": {"top": None}}
+    assert len(figshare.log) == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("2026-02-30", None), ("2026-11-21x", None), ("2026-06-02", "2026-06-01"), (None, "20260601")],
+)
+def test_bad_dates_are_rejected_before_any_request(
+    gateway: Gateway, figshare: Upstream, start: str | None, end: str | None
+) -> None:
+    result = gateway.query(
+        """query($s: Date, $e: Date) { figshare { article(id: 766364) { id
+             views(startDate: $s, endDate: $e) { total series(period: DAY) { start } countries { country } }
+             top(counter: VIEWS, by: CATEGORY, startDate: $s, endDate: $e) { key } } } }""",
+        {"s": start, "e": end},
+    )
+    assert set(codes(result)) == {"BAD_USER_INPUT"}
+    article = result["data"]["figshare"]["article"]
+    assert article["id"] == "766364"
+    assert article["top"] is None
+    assert article["views"] in (None, {"total": None, "series": None, "countries": None})
+    assert len(figshare.log) == 0
