@@ -19,6 +19,15 @@ log = logging.getLogger("gateway.errors")
 INTERNAL_MESSAGE = "Internal server error."
 
 
+# graphql-core's wording for argument and variable values the schema does not accept.
+_BAD_VALUE_HINTS = ("Variable", "does not exist in", "Expected value of type", "got invalid value",
+                    "cannot represent", "Int cannot", "Boolean cannot", "of required type")
+
+
+def _is_bad_value(message: str) -> bool:
+    return any(hint in message for hint in _BAD_VALUE_HINTS)
+
+
 def _coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, GatewayError):
@@ -35,7 +44,7 @@ def _coded(error: GraphQLError) -> GraphQLError:
         # Raised by graphql-core itself: a document or variables the schema does not accept.
         if error.extensions and "code" in error.extensions:
             return error
-        code = "BAD_USER_INPUT" if "Variable" in error.message else "GRAPHQL_VALIDATION_FAILED"
+        code = "BAD_USER_INPUT" if _is_bad_value(error.message) else "GRAPHQL_VALIDATION_FAILED"
         if error.path is None and error.message.startswith("Syntax Error"):
             code = "GRAPHQL_PARSE_FAILED"
         error.extensions = {**(error.extensions or {}), "code": code}

@@ -70,11 +70,7 @@ LBORO_BASIC = figshare_data.basic_header(*figshare_data.DEMO_INSTITUTIONS["lboro
 
 
 def sdl_types(sdl: str) -> dict[str, ObjectTypeDefinitionNode]:
-    return {
-        d.name.value: d
-        for d in parse(sdl).definitions
-        if isinstance(d, ObjectTypeDefinitionNode)
-    }
+    return {d.name.value: d for d in parse(sdl).definitions if isinstance(d, ObjectTypeDefinitionNode)}
 
 
 def key_fields(node: ObjectTypeDefinitionNode) -> list[str]:
@@ -87,8 +83,17 @@ def key_fields(node: ObjectTypeDefinitionNode) -> list[str]:
     ]
 
 
-def upstream_calls(upstream: Upstream) -> Counter[tuple[str, str, tuple[tuple[str, str], ...]]]:
-    return Counter((r.method, r.path, tuple(sorted(r.params.items()))) for r in upstream.log.requests)
+Call = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+def call(path: str, method: str = "GET", **params: str) -> Call:
+    """An upstream request as ``upstream_calls`` counts it."""
+    return method, path, tuple(sorted(params.items()))
+
+
+def upstream_calls(upstream: Upstream) -> Counter[Call]:
+    """How many times the emulator received each request (method, path and query parameters)."""
+    return Counter(call(r.path, r.method, **r.params) for r in upstream.log.requests)
 
 
 # ---------------------------------------------------------------- the subgraph on its own
@@ -141,27 +146,25 @@ def test_entities_resolve_many_representations_with_one_request_per_parameter_se
     assert projects[0] == projects[-1]  # 1234 asked twice, answered alike
     for project in projects:
         series = project["classifications"]["series"]
-        assert series and sum(b["count"] for b in series) == project["classifications"]["total"]
+        assert series
+        assert sum(b["count"] for b in series) == project["classifications"]["total"]
     assert all(e["views"]["total"] > 0 for e in entities if e["__typename"] == "FigshareArticle")
     assert all(e["publicArticleCount"] >= 1 for e in entities if e["__typename"] == "FigshareGroup")
 
     # One upstream request per distinct parameter set: the repeated representations and the
     # sibling fields (total and series) share theirs, and the groups are counted in one POST.
-    window = (("end_date", WINDOW["end"]), ("start_date", WINDOW["start"]))
+    window = {"start_date": WINDOW["start"], "end_date": WINDOW["end"]}
     assert upstream_calls(eras) == Counter(
-        {
-            **{
-                ("GET", "/classifications", (*window[:1], ("period", "month"), ("project_id", p), window[1])): 1
-                for p in PROJECT_IDS
-            },
-            ("GET", "/classifications", (*window, ("workflow_id", "5678"))): 1,
-        }
+        [
+            *(call("/classifications", project_id=p, period="month", **window) for p in PROJECT_IDS),
+            call("/classifications", workflow_id="5678", **window),
+        ]
     )
     assert upstream_calls(figshare) == Counter(
-        {
-            **{("GET", f"/total/{c}/article/{a}", ()): 1 for a in ARTICLE_IDS for c in ("views", "downloads")},
-            ("POST", "/count/articles", ()): 1,
-        }
+        [
+            *(call(f"/total/{c}/article/{a}") for a in ARTICLE_IDS for c in ("views", "downloads")),
+            call("/count/articles", method="POST"),
+        ]
     )
 
 
@@ -187,7 +190,8 @@ def test_entities_fail_one_representation_without_failing_the_others(
     assert codes(result) == ["BAD_USER_INPUT"]
     assert result["errors"][0]["path"] == ["_entities", 1]
     first, second = result["data"]["_entities"]
-    assert first["id"] == "1234" and first["comments"]["total"] > 0
+    assert first["id"] == "1234"
+    assert first["comments"]["total"] > 0
     assert second is None
     assert [r.params for r in eras.log.requests] == [{"project_id": "1234"}]
 
@@ -298,16 +302,17 @@ class Federation:
 
     router: httpx.Client
     subgraph: EmulatorApp
-    """Our gateway's app wrapped in a recorder: every request the router sent it, with headers."""
+    """Our gateway's app wrapped in a recorder: every request it received, with headers and body."""
     subgraph_url: str
     catalogue_url: str
     supergraph: str
+    eras: Upstream
+    figshare: Upstream
 
     def post(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        """Ask the Apollo gateway."""
         return self.router.post(
-            "/",
-            json={"query": query, "variables": variables or {}},
-            headers={name.replace("_", "-"): value for name, value in headers.items()},
+            "/", json={"query": query, "variables": variables or {}}, headers=header_names(headers)
         )
 
     def query(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
@@ -316,14 +321,33 @@ class Federation:
         result: dict[str, Any] = response.json()
         return result
 
-    def entity_calls(self) -> list[tuple[RecordedRequest, dict[str, Any]]]:
-        """The ``_entities`` requests our subgraph received, with their JSON bodies."""
-        calls = []
-        for request in self.subgraph.log.matching("/graphql", method="POST"):
-            body = json.loads(request.body)
-            if "_entities" in body["query"]:
-                calls.append((request, body))
-        return calls
+    def direct(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        """Ask our subgraph itself, not through the Apollo gateway."""
+        response = httpx.post(
+            self.subgraph_url,
+            json={"query": query, "variables": variables or {}},
+            headers=header_names(headers),
+            timeout=30,
+            trust_env=False,
+        )
+        assert response.status_code == 200, response.text
+        return response
+
+    def clear_logs(self) -> None:
+        for log in (self.subgraph.log, self.eras.log, self.figshare.log):
+            log.clear()
+
+    def received(self) -> list[tuple[RecordedRequest, dict[str, Any]]]:
+        """The GraphQL requests our subgraph received, with their JSON bodies."""
+        return [(r, json.loads(r.body)) for r in self.subgraph.log.matching("/graphql", method="POST")]
+
+    def entity_calls(self) -> list[dict[str, Any]]:
+        """The bodies of the ``_entities`` requests our subgraph received."""
+        return [body for _, body in self.received() if "_entities" in body["query"]]
+
+
+def header_names(given: dict[str, str]) -> dict[str, str]:
+    return {name.replace("_", "-"): value for name, value in given.items()}
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +359,7 @@ def _federation(
         settings = Settings(
             eras_url=_eras_server.url,
             figshare_url=_figshare_server.url,
-            cache_url="none://",
+            cache_url="none://",  # every upstream request shows in the emulators' logs
             cache_secret="test-secret",
         )
         subgraph = EmulatorApp.wrap(create_app(settings, today=fixed_today))
@@ -356,28 +380,28 @@ def _federation(
         assert composed.returncode == 0, composed.stderr + composed.stdout
         router_url = serve(stack, node, "gateway.mjs", "--supergraph", str(supergraph_path))
         router = stack.enter_context(httpx.Client(base_url=router_url, timeout=30, trust_env=False))
-        yield Federation(router, subgraph, subgraph_url, catalogue_url, supergraph_path.read_text())
+        yield Federation(
+            router,
+            subgraph,
+            subgraph_url,
+            catalogue_url,
+            supergraph_path.read_text(),
+            _eras_server,
+            _figshare_server,
+        )
 
 
 @pytest.fixture
 def federation(_federation: Federation, eras: Upstream, figshare: Upstream) -> Federation:
-    """The federation with empty request logs (ours and the emulators')."""
-    _federation.subgraph.log.clear()
+    """The federation with every request log empty."""
+    _federation.clear_logs()
     return _federation
 
 
-def direct(federation: Federation, query: str, variables: dict[str, Any], **headers: str) -> Any:
-    """Ask our subgraph itself, then forget the request, so only the router's requests are logged."""
-    response = httpx.post(
-        federation.subgraph_url,
-        json={"query": query, "variables": variables},
-        headers={name.replace("_", "-"): value for name, value in headers.items()},
-        timeout=30,
-        trust_env=False,
-    )
-    federation.subgraph.log.clear()
-    assert response.status_code == 200, response.text
-    return data_of(response.json())
+def max_age(cache_control: str | None) -> int:
+    found = re.search(r"max-age=(\d+)", cache_control or "")
+    assert found, cache_control
+    return int(found.group(1))
 
 
 # ---------------------------------------------------------------- composition
@@ -437,15 +461,182 @@ def test_composition_failure_is_reported_with_a_non_zero_status(tmp_path: Path) 
     assert not out.exists()
 
 
+# ---------------------------------------------------------------- queries through the Apollo gateway
+
+PROJECT_STATS = (
+    "classifications(startDate: $start, endDate: $end) { total series(period: MONTH) { start count } }"
+)
+ARTICLE_STATS = "views(startDate: $start, endDate: $end) { total series(period: MONTH) { start count } }"
+
+
+def by_root_fields(kind: str, ids: tuple[str, ...], selection: str) -> str:
+    """One query asking our subgraph's own root fields for each id, aliased ``i0``, ``i1``, ..."""
+    root = "zooniverse" if kind == "project" else "figshare"
+    fields = " ".join(f'i{n}: {kind}(id: "{i}") {{ id {selection} }}' for n, i in enumerate(ids))
+    return f"query Direct($start: Date, $end: Date) {{ {root} {{ {fields} }} }}"
+
+
+def aliased(data: dict[str, Any], ids: tuple[str, ...]) -> list[Any]:
+    (scope,) = data.values()
+    return [scope[f"i{n}"] for n in range(len(ids))]
+
+
 @pytest.mark.federation
-def test_probe(federation: Federation) -> None:
-    qs = ["""{ featuredProjects { id name classifications { total } } }""", """{ featuredProjects { id name } }""",
-      """{ zooniverse { project(id: "1234") { classifications { total } } } }""",
-      """{ zooniverse { project(id: "1234") { name classifications { total } } } }""",
-      """{ zooniverse { user(id: "1325316") { classifications { total } } } }""",
-      ]
-    for q in qs:
-        federation.subgraph.log.clear()
-        r = federation.post(q, authorization=BEARER)
-        print(r.status_code, r.headers.get("cache-control"))
-        print(json.dumps(r.json())[:300])
+def test_project_list_with_classification_series_needs_both_subgraphs(federation: Federation) -> None:
+    direct = federation.direct(by_root_fields("project", PROJECT_IDS, PROJECT_STATS), WINDOW)
+    expected = aliased(data_of(direct.json()), PROJECT_IDS)
+    direct_calls = upstream_calls(federation.eras)
+    federation.clear_logs()
+
+    result = federation.query(
+        f"query Projects($start: Date, $end: Date) {{ featuredProjects {{ id name {PROJECT_STATS} }} }}",
+        WINDOW,
+    )
+
+    projects = data_of(result)["featuredProjects"]
+    assert [p["name"] for p in projects] == [PROJECT_NAMES[p] for p in PROJECT_IDS]  # the catalogue's
+    assert [{k: v for k, v in p.items() if k != "name"} for p in projects] == expected  # ours
+    assert all(p["classifications"]["series"] for p in projects)
+    # The router asked our subgraph once, for all three projects, and the stats took no more
+    # upstream requests than the same stats asked directly: one per project.
+    (call,) = federation.entity_calls()
+    assert call["variables"]["representations"] == [
+        {"__typename": "ZooniverseProject", "id": p} for p in PROJECT_IDS
+    ]
+    assert len(federation.received()) == 1
+    assert upstream_calls(federation.eras) == direct_calls
+    assert sorted(dict(params)["project_id"] for _, _, params in direct_calls) == sorted(PROJECT_IDS)
+
+
+@pytest.mark.federation
+def test_article_list_with_views_needs_both_subgraphs(federation: Federation) -> None:
+    direct = federation.direct(by_root_fields("article", ARTICLE_IDS, ARTICLE_STATS), WINDOW)
+    expected = aliased(data_of(direct.json()), ARTICLE_IDS)
+    direct_calls = upstream_calls(federation.figshare)
+    federation.clear_logs()
+
+    result = federation.query(
+        f"query Articles($start: Date, $end: Date) {{ featuredArticles {{ id title {ARTICLE_STATS} }} }}",
+        WINDOW,
+    )
+
+    articles = data_of(result)["featuredArticles"]
+    assert [a["title"] for a in articles] == [ARTICLE_TITLES[a] for a in ARTICLE_IDS]
+    assert [{k: v for k, v in a.items() if k != "title"} for a in articles] == expected
+    assert all(a["views"]["total"] > 0 and a["views"]["series"] for a in articles)
+    (call,) = federation.entity_calls()
+    assert call["variables"]["representations"] == [
+        {"__typename": "FigshareArticle", "id": a} for a in ARTICLE_IDS
+    ]
+    assert upstream_calls(federation.figshare) == direct_calls
+    assert all(n == 1 for n in direct_calls.values())
+
+
+@pytest.mark.federation
+def test_each_entity_type_reaches_our_subgraph_in_one_batched_request(federation: Federation) -> None:
+    result = federation.query(
+        """
+        query Catalogue {
+          featuredProjects(limit: 8) { id name comments { total } }
+          featuredArticles { id title downloads { total } }
+        }
+        """
+    )
+
+    data = data_of(result)
+    assert len(data["featuredProjects"]) == 8
+    assert all(p["comments"]["total"] >= 0 for p in data["featuredProjects"])
+    assert all(a["downloads"]["total"] > 0 for a in data["featuredArticles"])
+    calls = federation.entity_calls()
+    assert len(federation.received()) == len(calls) == 2
+    batches = sorted(
+        (representations[0]["__typename"], len(representations))
+        for representations in (c["variables"]["representations"] for c in calls)
+        if len({r["__typename"] for r in representations}) == 1
+    )
+    assert batches == [("FigshareArticle", 3), ("ZooniverseProject", 8)]
+    assert len(federation.eras.log) == 8
+    assert len(federation.figshare.log) == 3
+
+
+CREDENTIALED = """
+query Mine($user: ID!, $start: Date, $end: Date) {
+  zooniverse {
+    user(id: $user) {
+      classifications { total projectContributions { project { id name } count } }
+    }
+  }
+  figshare(institution: "lboro") {
+    article(id: "766364") { views(startDate: $start, endDate: $end) { series(period: MONTH) { start count } } }
+  }
+}
+"""
+CREDENTIALED_VARIABLES = {"user": str(eras_data.VOLUNTEER_ID), **WINDOW}
+
+
+@pytest.mark.federation
+def test_the_callers_credentials_reach_our_subgraph_through_the_gateway(federation: Federation) -> None:
+    result = federation.query(
+        CREDENTIALED, CREDENTIALED_VARIABLES, authorization=BEARER, x_figshare_authorization=LBORO_BASIC
+    )
+
+    data = data_of(result)
+    contributions = data["zooniverse"]["user"]["classifications"]["projectContributions"]
+    assert contributions
+    # The project names come from the catalogue: the router went from our subgraph to the other.
+    for c in contributions:
+        assert c["project"]["name"] == PROJECT_NAMES.get(c["project"]["id"], c["project"]["name"])
+        assert isinstance(c["project"]["name"], str)
+    assert data["figshare"]["article"]["views"]["series"]
+
+    received = federation.received()
+    assert received
+    for request, _ in received:
+        assert request.header("authorization") == BEARER
+        assert request.header("x-figshare-authorization") == LBORO_BASIC
+    (eras_call,) = federation.eras.log.matching(f"/classifications/users/{eras_data.VOLUNTEER_ID}")
+    assert eras_call.header("authorization") == BEARER
+    figshare_calls = federation.figshare.log.matching("/lboro/timeline/")
+    assert figshare_calls
+    assert all(r.header("authorization") == LBORO_BASIC for r in figshare_calls)
+
+
+@pytest.mark.federation
+def test_without_credentials_our_error_codes_pass_through_the_gateway(federation: Federation) -> None:
+    result = federation.query(CREDENTIALED, CREDENTIALED_VARIABLES)
+
+    assert sorted(codes(result)) == ["UNAUTHENTICATED", "UNAUTHENTICATED"]
+    assert sorted(tuple(e["path"]) for e in result["errors"]) == [
+        ("figshare", "article", "views", "series"),
+        ("zooniverse", "user", "classifications"),
+    ]
+    assert all(e["extensions"].get("serviceName") == "stats" for e in result["errors"])
+    assert all("stacktrace" not in e["extensions"] for e in result["errors"])
+    assert result["data"]["zooniverse"]["user"] == {"classifications": None}
+    for request, _ in federation.received():
+        assert request.header("authorization") is None
+        assert request.header("x-figshare-authorization") is None
+    assert len(federation.eras.log) == len(federation.figshare.log) == 0
+
+
+@pytest.mark.federation
+def test_our_cache_control_sets_the_gateways(federation: Federation) -> None:
+    public = f"query Projects($start: Date, $end: Date) {{ featuredProjects {{ id name {PROJECT_STATS} }} }}"
+    ours = federation.direct(by_root_fields("project", PROJECT_IDS, PROJECT_STATS), WINDOW)
+    federation.clear_logs()
+    assert ours.headers["cache-control"].startswith("public, max-age=")
+
+    # Public stats: the shorter of our lifetime and the catalogue's hour.
+    routed = federation.post(public, WINDOW)
+    assert routed.status_code == 200
+    assert "public" in routed.headers["cache-control"]
+    assert 0 < max_age(routed.headers["cache-control"]) <= min(max_age(ours.headers["cache-control"]), 3600)
+    catalogue_only = federation.post("{ featuredProjects { id name } }")
+    assert max_age(catalogue_only.headers["cache-control"]) == 3600
+
+    # Stats read with a credential are private, no-store from us: the gateway does not let them be kept.
+    credentialed = federation.post(
+        CREDENTIALED, CREDENTIALED_VARIABLES, authorization=BEARER, x_figshare_authorization=LBORO_BASIC
+    )
+    assert credentialed.status_code == 200
+    assert credentialed.headers["cache-control"] == "no-store"

@@ -116,6 +116,7 @@ _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _KEY = re.compile(r"[\[\]]*([^\[\]]+)\]*")
 _RUBY_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+(?:_[0-9]+)*)")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_BEARER = re.compile(r"Bearer (.*)")  # ERAS: /\ABearer (.*)\Z/
 
 
 def _unescape(raw: bytes) -> str:
@@ -137,7 +138,7 @@ def _store(params: dict[str, _Value], key: str, value: str | None) -> None:
     if rest == "":
         params[name] = value  # a repeated key: the last one wins
     elif rest == "[":
-        params[key] = value
+        params[key] = value  # Rack keeps such a key whole; it never names an ERAS parameter
     elif rest == "[]":
         if current is None:
             current = params[name] = []
@@ -418,7 +419,11 @@ def _group_not_found(group_id: str) -> str:
 
 
 class _Eras:
-    """The four stats routes over one dataset: parameters in, JSON-ready answer out."""
+    """The four stats routes over one dataset: parameters in, JSON-ready answer out.
+
+    Each route method takes the parameters, the id from the path and the Authorization header;
+    the public routes ignore the last two, as ERAS does.
+    """
 
     def __init__(self, dataset: ErasDataset, today: Callable[[], date]) -> None:
         self._panoptes: FakePanoptes = dataset.panoptes
@@ -540,9 +545,6 @@ class _Eras:
         if me is None:
             raise _Rejection(403, PANOPTES_REJECTED)
         return me
-
-
-_BEARER = re.compile(r"Bearer (.*)")
 
 
 class _SessionTyping(Enum):
@@ -689,14 +691,15 @@ def _encode_json(value: object) -> str:
 
 # ---------------------------------------------------------------- HTTP (§1, §7)
 
-_FORMAT = r"(?:\.(?P<format>[^/.?]+))?"
-_STATS_ROUTES = (
-    ("classifications", re.compile(rf"/classifications{_FORMAT}")),
-    ("comments", re.compile(rf"/comments{_FORMAT}")),
-    ("user", re.compile(rf"/classifications/users/(?P<id>[0-9]+){_FORMAT}")),
-    ("group", re.compile(rf"/classifications/user_groups/(?P<id>[0-9]+){_FORMAT}")),
-)
-_KINESIS = re.compile(rf"/kinesis{_FORMAT}")
+_Handler = Callable[[_Params, str | None, str | None], object]
+
+
+def _route(path: str) -> re.Pattern[str]:
+    """A Rails route with its optional format suffix (``/classifications.json``)."""
+    return re.compile(rf"{path}(?:\.(?P<format>[^/.?]+))?")
+
+
+_KINESIS = _route("/kinesis")
 
 _OK_CACHE_CONTROL = "max-age=0, private, must-revalidate"
 _RAILS_DEFAULT_HEADERS: Mapping[str, str] = {
@@ -789,14 +792,13 @@ class _Endpoint:
     """The ASGI endpoint behind every path: routing, Rails' middleware, and rack-cors."""
 
     def __init__(self, service: _Eras, revision: str) -> None:
-        self._service = service
         self._revision = revision
-        self._handlers = {
-            "classifications": service.classifications,
-            "comments": service.comments,
-            "user": service.user,
-            "group": service.group,
-        }
+        self._routes = (
+            (_route("/classifications"), service.classifications),
+            (_route("/comments"), service.comments),
+            (_route("/classifications/users/(?P<id>[0-9]+)"), service.user),
+            (_route("/classifications/user_groups/(?P<id>[0-9]+)"), service.group),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -816,22 +818,11 @@ class _Endpoint:
         if method in ("GET", "HEAD"):
             if path == "/":
                 return _render(200, {"revision": self._revision})
-            for name, pattern in _STATS_ROUTES:
+            for pattern, handler in self._routes:
                 match = pattern.fullmatch(path)
                 if match is not None:
-                    return self._answer(request, name, match)
+                    return _answer(request, handler, match)
         return _exceptions_app(404, request, None)
-
-    def _answer(self, request: Request, name: str, match: re.Match[str]) -> _Reply:
-        groups = match.groupdict()
-        try:
-            params = _Params.parse(request.scope["query_string"])
-            payload = self._handlers[name](params, groups.get("id"), request.headers.get("authorization"))
-        except _Rejection as rejection:
-            return _render(rejection.status, {"error": rejection.message})
-        except _Crash as crash:
-            return _exceptions_app(crash.status, request, groups.get("format"))
-        return _render(200, payload)
 
     @staticmethod
     def _conditional(request: Request, reply: _Reply) -> _Reply:
@@ -846,6 +837,19 @@ class _Endpoint:
             headers = {k: v for k, v in reply.headers.items() if k != "content-type"}
             return _Reply(304, b"", headers)
         return reply
+
+
+def _answer(request: Request, handler: _Handler, match: re.Match[str]) -> _Reply:
+    """Run a stats route, rendering its refusals as its controller or the exceptions app would."""
+    groups = match.groupdict()
+    try:
+        params = _Params.parse(request.scope["query_string"])
+        payload = handler(params, groups.get("id"), request.headers.get("authorization"))
+    except _Rejection as rejection:
+        return _render(rejection.status, {"error": rejection.message})
+    except _Crash as crash:
+        return _exceptions_app(crash.status, request, groups.get("format"))
+    return _render(200, payload)
 
 
 def _is_preflight(request: Request) -> bool:

@@ -17,6 +17,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Final
 
 SESSION_CAP_S: Final = 10800
@@ -190,6 +191,7 @@ class FakePanoptes:
         return None if user_id is None else self.users[user_id]
 
     def user_group(self, group_id: int) -> PanoptesGroup | None:
+        """The group, or None where Panoptes answers 404."""
         return self.groups.get(group_id)
 
     def membership_roles(self, user_id: int, group_id: int) -> tuple[str, ...] | None:
@@ -236,6 +238,7 @@ def build_panoptes() -> FakePanoptes:
 
 
 def utc_today() -> date:
+    """Today's date in UTC, the only calendar ERAS knows."""
     return datetime.now(UTC).date()
 
 
@@ -256,7 +259,8 @@ class ErasDataset:
         if last < start:
             raise ValueError(f"end {last} is before start {start}")
         panoptes = build_panoptes()
-        sampler = _EventSampler(random.Random(seed), panoptes, left_former_groups=start + (last - start) / 2)
+        midpoint = start + timedelta(days=(last - start).days // 2)
+        sampler = _EventSampler(random.Random(seed), panoptes, left_former_groups=midpoint)
         day = start
         while day <= last:
             sampler.ordinary_day(day)
@@ -309,13 +313,16 @@ _FIRST_CLASSIFICATION_ID = 487_000_000
 _FIRST_COMMENT_ID = 3_120_000
 
 
+_RawClassification = tuple[datetime, int, int, int | None, tuple[int, ...], datetime | None, datetime | None]
+"""A classification without its id: created_at, project, workflow, user, groups, start, finish."""
+
+
 class _EventSampler:
     """Draws events day by day; ids are given in time order at the end."""
 
     def __init__(self, rng: random.Random, panoptes: FakePanoptes, *, left_former_groups: date) -> None:
         self._rng = rng
         self._left_former_groups = left_former_groups
-        self._panoptes = panoptes
         self._users = sorted(panoptes.users)
         self._user_weights = [_ACTIVITY.get(u, rng.uniform(0.2, 1.6)) for u in self._users]
         projects = list(_PROJECT_WEIGHTS)
@@ -323,8 +330,7 @@ class _EventSampler:
             u: _FAVOURITES.get(u) or tuple(rng.sample(projects, rng.randint(1, 4))) for u in self._users
         }
         self._groups = {u: panoptes.groups_of(u) for u in self._users}
-        self._raw_classifications: list[tuple[datetime, int, int, int | None, tuple[int, ...]]] = []
-        self._sessions: list[tuple[datetime | None, datetime | None]] = []
+        self._raw_classifications: list[_RawClassification] = []
         self._raw_comments: list[tuple[datetime, int | None, int | None]] = []
 
     def ordinary_day(self, day: date) -> None:
@@ -368,8 +374,8 @@ class _EventSampler:
         created = self._moment(day)
         workflow = rng.choice(PROJECT_WORKFLOWS[project])
         groups = self._group_ids(user, day) if user is not None else self._stale_group_ids()
-        self._raw_classifications.append((created, project, workflow, user, groups))
-        self._sessions.append(self._session(created))
+        started, finished = self._session(created)
+        self._raw_classifications.append((created, project, workflow, user, groups, started, finished))
 
     def _group_ids(self, user: int, day: date) -> tuple[int, ...]:
         rng = self._rng
@@ -406,31 +412,11 @@ class _EventSampler:
         self._raw_comments.append((self._moment(day), project, user))
 
     def classifications(self) -> tuple[ClassificationEvent, ...]:
-        order = sorted(range(len(self._raw_classifications)), key=self._classification_time)
-        events = []
-        for offset, index in enumerate(order):
-            created, project, workflow, user, groups = self._raw_classifications[index]
-            started, finished = self._sessions[index]
-            events.append(
-                ClassificationEvent(
-                    classification_id=_FIRST_CLASSIFICATION_ID + offset,
-                    created_at=created,
-                    project_id=project,
-                    workflow_id=workflow,
-                    user_id=user,
-                    user_group_ids=groups,
-                    started_at=started,
-                    finished_at=finished,
-                )
-            )
-        return tuple(events)
-
-    def _classification_time(self, index: int) -> datetime:
-        return self._raw_classifications[index][0]
+        ordered = sorted(self._raw_classifications, key=itemgetter(0))
+        return tuple(
+            ClassificationEvent(_FIRST_CLASSIFICATION_ID + offset, *raw) for offset, raw in enumerate(ordered)
+        )
 
     def comments(self) -> tuple[CommentEvent, ...]:
-        ordered = sorted(self._raw_comments, key=lambda raw: raw[0])
-        return tuple(
-            CommentEvent(_FIRST_COMMENT_ID + offset, created, project, user)
-            for offset, (created, project, user) in enumerate(ordered)
-        )
+        ordered = sorted(self._raw_comments, key=itemgetter(0))
+        return tuple(CommentEvent(_FIRST_COMMENT_ID + offset, *raw) for offset, raw in enumerate(ordered))

@@ -132,8 +132,9 @@ class FigshareSource:
         if s.window == Window() and s.narrowing is None:
             request = self.client.totals(s.scope, s.counter, s.item, s.item_id)
             return read_totals(await self.client.get(request, self.calls))
-        if s.window == Window():
-            s = replace(s, window=Window(ALL_TIME_START, self.today))
+        if s.window.start is None:
+            # A total's open start is all time, not the upstream's default (the end's month).
+            s = replace(s, window=Window(ALL_TIME_START, s.window.end or self.today))
         forwarding = self._forwarding(s.scope, "A windowed total")
         request = self.client.timeline(s, "total", forwarding, today=self.today)
         return sum(count for _, count in read_timeline(await self.client.get(request, self.calls)))

@@ -1,9 +1,11 @@
-// An Apollo Gateway (@apollo/gateway) serving a static supergraph on 127.0.0.1, forwarding the
-// caller's credentials to the subgraphs.
+// An Apollo Gateway (@apollo/gateway) serving a static supergraph on 127.0.0.1. It forwards the
+// caller's credentials to the stats subgraph, and to no other.
 //
-//   node gateway.mjs --supergraph supergraph.graphql [--port N]   (default 0: any free port)
+//   node gateway.mjs --supergraph supergraph.graphql [--port N] [--stats-subgraph NAME]
 //
-// Prints "gateway ready at http://127.0.0.1:PORT/" on stdout once it accepts requests.
+// --port defaults to 0 (any free port); --stats-subgraph names the stats gateway's subgraph in the
+// supergraph (default "stats"). Prints "gateway ready at http://127.0.0.1:PORT/" on stdout once it
+// accepts requests.
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -12,8 +14,8 @@ import { ApolloGateway, RemoteGraphQLDataSource } from "@apollo/gateway";
 import { ApolloServer } from "@apollo/server";
 import { startStandaloneServer } from "@apollo/server/standalone";
 
-// The headers the stats gateway reads: the Panoptes bearer token (ERAS) and the Figshare stats
-// credentials. Both are forwarded unchanged; the stats gateway decides which upstream gets which.
+// The headers the stats gateway reads: the Panoptes bearer token (for ERAS) and the Figshare stats
+// credentials. Both go unchanged; the stats gateway decides which upstream gets which.
 const PROPAGATED = ["authorization", "x-figshare-authorization"];
 
 class CredentialForwarding extends RemoteGraphQLDataSource {
@@ -29,6 +31,7 @@ const { values } = parseArgs({
   options: {
     supergraph: { type: "string" },
     port: { type: "string", default: "0" },
+    "stats-subgraph": { type: "string", default: "stats" },
   },
 });
 if (!values.supergraph) {
@@ -38,11 +41,13 @@ if (!values.supergraph) {
 
 const gateway = new ApolloGateway({
   supergraphSdl: readFileSync(values.supergraph, "utf8"),
-  buildService: ({ url }) => new CredentialForwarding({ url }),
+  buildService: ({ name, url }) =>
+    name === values["stats-subgraph"] ? new CredentialForwarding({ url }) : new RemoteGraphQLDataSource({ url }),
 });
-const server = new ApolloServer({ gateway });
+const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
 const { url } = await startStandaloneServer(server, {
   listen: { host: "127.0.0.1", port: Number(values.port) },
+  // Incoming header names are lower-case in Node.js.
   context: async ({ req }) => ({ headers: req.headers }),
 });
 
