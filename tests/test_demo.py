@@ -53,7 +53,7 @@ def demo() -> Iterator[tuple[str, str]]:
             line = lines.get(timeout=LIMIT_S)
             assert line, "the demo exited:\n" + "".join(seen)
             seen.append(line)
-            if "Application startup complete" in line:
+            if "Uvicorn running on" in line:  # logged once the socket listens
                 break
         yield f"http://127.0.0.1:{port}", "".join(seen)
     finally:
