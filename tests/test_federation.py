@@ -36,7 +36,7 @@ from gateway.settings import Settings
 from tests.conftest import Gateway, Upstream, codes, data_of, fixed_today
 
 FEDERATION_DIR = Path(__file__).parent / "federation"
-NODE_MODULES = FEDERATION_DIR / "node_modules"
+FEDERATION_NODE_MODULES = FEDERATION_DIR / "node_modules"
 INSTALL_HINT = "run npm ci --prefix tests/federation"
 
 START_TIMEOUT_S = 30.0
@@ -78,7 +78,7 @@ def key_fields(node: ObjectTypeDefinitionNode) -> list[str]:
         arg.value.value
         for d in node.directives or ()
         if d.name.value == "key"
-        for arg in d.arguments
+        for arg in d.arguments or ()
         if arg.name.value == "fields" and isinstance(arg.value, StringValueNode)
     ]
 
@@ -206,10 +206,12 @@ def require_node_tooling() -> str:
         pytest.fail(f"Node.js (node) is not on PATH: install Node.js 20 or later, then {INSTALL_HINT}")
     manifest = json.loads((FEDERATION_DIR / "package.json").read_text())
     missing = [
-        name for name in manifest["dependencies"] if not (NODE_MODULES / name / "package.json").is_file()
+        name
+        for name in manifest["dependencies"]
+        if not (FEDERATION_NODE_MODULES / name / "package.json").is_file()
     ]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not installed in {NODE_MODULES}: {INSTALL_HINT}")
+        pytest.fail(f"{', '.join(missing)} not installed in {FEDERATION_NODE_MODULES}: {INSTALL_HINT}")
     return node
 
 
@@ -415,7 +417,7 @@ def test_composition_joins_both_subgraphs_on_the_shared_entities(federation: Fed
         pairs = set()
         for d in types[type_name].directives or ():
             if d.name.value == "join__type":
-                args = {a.name.value: getattr(a.value, "value", None) for a in d.arguments}
+                args = {a.name.value: getattr(a.value, "value", None) for a in d.arguments or ()}
                 pairs.add((str(args["graph"]), str(args.get("key"))))
         return pairs
 
@@ -640,3 +642,28 @@ def test_our_cache_control_sets_the_gateways(federation: Federation) -> None:
     )
     assert credentialed.status_code == 200
     assert credentialed.headers["cache-control"] == "no-store"
+
+
+def documented_examples() -> list[str]:
+    """The federated example queries of the README's federation section."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Federating the gateway", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```graphql federated\n(.*?)```", section, re.S)
+
+
+@pytest.mark.federation
+def test_the_documented_federated_examples_work_through_the_gateway(federation: Federation) -> None:
+    lists, mine = documented_examples()
+
+    data = data_of(federation.query(lists))
+    assert [p["name"] for p in data["featuredProjects"]] == list(PROJECT_NAMES.values())
+    assert all(p["classifications"]["series"] for p in data["featuredProjects"])
+    assert [a["title"] for a in data["featuredArticles"]] == list(ARTICLE_TITLES.values())
+    assert all(a["views"]["total"] > 0 for a in data["featuredArticles"])
+    # As the section says: one _entities request per entity type, one upstream request per item.
+    assert len(federation.received()) == len(federation.entity_calls()) == 2
+    assert len(federation.eras.log) == len(federation.figshare.log) == 3
+
+    data = data_of(federation.query(mine, authorization=BEARER))
+    contributions = data["zooniverse"]["user"]["classifications"]["projectContributions"]
+    assert set(PROJECT_NAMES.values()) <= {c["project"]["name"] for c in contributions}

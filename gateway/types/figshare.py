@@ -93,7 +93,7 @@ class FigshareCounts(CountSeries):
     )
     async def series(self, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
         pairs = await self.handle.source.series(self.handle.series, period.granularity, fill_gaps)
-        return [Bucket(start=start, count=count) for start, count in pairs]  # type: ignore[arg-type]
+        return [Bucket(start=Date(start), count=count) for start, count in pairs]
 
     @strawberry.field(
         description="Where the events came from, most first. Windows longer than the upstream's "

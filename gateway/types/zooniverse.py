@@ -19,7 +19,7 @@ Info = strawberry.Info[GatewayContext, None]
 
 def _buckets(items: list[ErasBucket], with_time: bool) -> list[Bucket]:
     return [
-        Bucket(start=b.start, count=b.count, time_spent=b.session_time if with_time else None)  # type: ignore[arg-type]
+        Bucket(start=Date(b.start), count=b.count, time_spent=b.session_time if with_time else None)
         for b in items
     ]
 

@@ -15,7 +15,7 @@ import { startStandaloneServer } from "@apollo/server/standalone";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import { parse } from "graphql";
 
-export const typeDefs = parse(`#graphql
+const typeDefs = parse(`#graphql
   extend schema
     @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
 
@@ -40,7 +40,7 @@ export const typeDefs = parse(`#graphql
 `);
 
 // Ids of the stats gateway's demo data (gateway/emulators/eras_data.py, figshare_data.py).
-export const PROJECTS = new Map([
+const PROJECTS = new Map([
   ["1234", "Galaxy Census"],
   ["335", "Savanna Camera Traps"],
   ["1613", "Penguin Colony Watch"],
@@ -51,7 +51,7 @@ export const PROJECTS = new Map([
   ["4321", "Cloud Spotting"],
 ]);
 
-export const ARTICLES = new Map([
+const ARTICLES = new Map([
   ["766364", "Soil moisture readings, 2019-2024"],
   ["766365", "Coastal erosion survey images"],
   ["766366", "Code for the erosion model"],
