@@ -229,10 +229,6 @@ def window(first: str, last: str) -> dict[str, str]:
     return {"start_date": first, "end_date": last}
 
 
-def series_of(data: Any) -> list[dict[str, Any]]:
-    return [{"start": b["start"], "count": b["count"]} for b in data]
-
-
 def pairs(entries: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return [(e["key"], e["count"]) for e in entries]
 
@@ -1068,9 +1064,31 @@ def test_bad_dates_are_rejected_before_any_request(
              top(counter: VIEWS, by: CATEGORY, startDate: $s, endDate: $e) { key } } } }""",
         {"s": start, "e": end},
     )
-    assert set(codes(result)) == {"BAD_USER_INPUT"}
-    article = result["data"]["figshare"]["article"]
-    assert article["id"] == "766364"
-    assert article["top"] is None
-    assert article["views"] in (None, {"total": None, "series": None, "countries": None})
+    assert codes(result) == ["BAD_USER_INPUT", "BAD_USER_INPUT"]
+    assert sorted(e["path"][-1] for e in result["errors"]) == ["top", "views"]
+    assert result["data"]["figshare"]["article"] == {"id": "766364", "views": None, "top": None}
     assert len(figshare.log) == 0
+
+
+def test_total_with_one_open_end(
+    gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
+) -> None:
+    """A total with only endDate counts from the beginning (1970-01-01 is sent, so the upstream's
+    default start, the end's month, does not apply); with only startDate it counts to today."""
+    result = gateway.query(
+        """{ figshare { article(id: 766364) {
+             upTo: views(endDate: "2026-06-30") { total } since: views(startDate: "2026-06-01") { total } } } }"""
+    )
+    scope = figshare_dataset.public
+    up_to = total(rows_of(scope, "article", ART, "views", None, date(2026, 6, 30)))
+    june = total(rows_of(scope, "article", ART, "views", date(2026, 6, 1), date(2026, 6, 30)))
+    assert up_to > june
+    assert data_of(result)["figshare"]["article"] == {
+        "upTo": {"total": up_to},
+        "since": {"total": total(rows_of(scope, "article", ART, "views", date(2026, 6, 1), TODAY))},
+    }
+    assert_calls(
+        figshare,
+        call("/timeline/total/views/article/766364", **window("1970-01-01", "2026-06-30")),
+        call("/timeline/total/views/article/766364", start_date="2026-06-01"),
+    )
