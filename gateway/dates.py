@@ -110,16 +110,24 @@ def rebucket(counts: Iterable[tuple[date, int]], granularity: Granularity) -> li
     return sorted(sums.items())
 
 
+def one_year_later(day: date) -> date:
+    """The same day a year later (Feb 29 -> Feb 28)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return date(day.year + 1, 2, 28)
+
+
 def year_chunks(start: date, end: date) -> list[tuple[date, date]]:
-    """Split an inclusive window into consecutive parts of at most one calendar year each."""
+    """Split an inclusive window into consecutive parts spanning at most one year each.
+
+    A part runs from its start to the same day a year later, as clients of a one-year cap do
+    (``2021-01-01..2022-01-01`` is one part); the next part starts the day after.
+    """
     parts: list[tuple[date, date]] = []
     current = start
     while current <= end:
-        try:
-            next_start = current.replace(year=current.year + 1)
-        except ValueError:  # Feb 29 -> Mar 1 of the next year
-            next_start = date(current.year + 1, 3, 1)
-        last = min(end, next_start - timedelta(days=1))
+        last = min(end, one_year_later(current))
         parts.append((current, last))
         current = last + timedelta(days=1)
     return parts

@@ -531,8 +531,9 @@ def test_ryerson_group_countries_over_six_months(
 def test_lboro_article_countries_yearly_and_default(
     gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
 ) -> None:
-    """§9.14: 2021-01-01..2022-01-01 is 366 days, so it is asked for as one calendar year and one
-    day; without dates the upstream's default window (this month) is asked for, with no dates."""
+    """§9.14: 2021-01-01..2022-01-01 spans exactly one year, the upstream's cap, so it is one
+    request, as the client sends it; without dates the upstream's default window (this month) is
+    asked for, with no dates."""
     result = gateway.query(
         """{ figshare(institution: "lboro") { article(id: 766364) {
              views(startDate: "2021-01-01", endDate: "2022-01-01") { countries { country count cities { city count } } }
@@ -541,10 +542,7 @@ def test_lboro_article_countries_yearly_and_default(
     )
     scope = figshare_dataset.institutions["lboro"]
     got = data_of(result)["figshare"]["article"]
-    parts = [
-        rows_of(scope, "article", ART, "views", date(2021, 1, 1), date(2021, 12, 31)),
-        rows_of(scope, "article", ART, "views", date(2022, 1, 1), date(2022, 1, 1)),
-    ]
+    parts = [rows_of(scope, "article", ART, "views", date(2021, 1, 1), date(2022, 1, 1))]
     assert_countries(got["views"]["countries"], countries_expected(parts))
     recent = rows_of(scope, "article", ART, "downloads", MONTH_START, TODAY)
     assert got["downloads"]["countries"]
@@ -552,8 +550,7 @@ def test_lboro_article_countries_yearly_and_default(
     cred = CRED["lboro"]
     assert_calls(
         figshare,
-        call("/lboro/breakdown/total/views/article/766364", cred, **window("2021-01-01", "2021-12-31")),
-        call("/lboro/breakdown/total/views/article/766364", cred, **window("2022-01-01", "2022-01-01")),
+        call("/lboro/breakdown/total/views/article/766364", cred, **window("2021-01-01", "2022-01-01")),
         call("/lboro/breakdown/total/downloads/article/766364", cred),
     )
 
@@ -576,8 +573,8 @@ def test_documented_breakdown_cases(gateway: Gateway, figshare: Upstream) -> Non
     assert_calls(
         figshare,
         call("/breakdown/total/views/article/766364", **window("2017-04-19", "2017-04-21")),
-        call("/breakdown/total/views/article/766364", **window("2015-04-19", "2016-04-18")),
-        call("/breakdown/total/views/article/766364", **window("2016-04-19", "2016-04-21")),
+        call("/breakdown/total/views/article/766364", **window("2015-04-19", "2016-04-19")),
+        call("/breakdown/total/views/article/766364", **window("2016-04-20", "2016-04-21")),
         call(
             "/lboro/breakdown/total/downloads/group/17",
             CRED["lboro"],
@@ -820,8 +817,8 @@ def sparse_article(scope: ScopeData) -> int:
 def test_countries_over_more_than_five_years_are_fetched_per_year(
     gateway: Gateway, figshare: Upstream, figshare_dataset: FigshareDataset
 ) -> None:
-    """2021-03-15..2026-06-30 is fetched as [start, start+1y-1d] parts, each under the upstream's
-    one-year clamp, and the answers summed per country and city. Two windows ending today show
+    """2021-03-15..2026-06-30 is fetched as parts of at most one year (the upstream's clamp), each
+    from its start to the same day a year later, and the answers summed per country and city. Two windows ending today show
     the cuts: a part the upstream cut to 200 countries, and cities summed over parts cut to 10."""
     result = gateway.query(
         """{ figshare { article(id: 766364) {
@@ -833,10 +830,10 @@ def test_countries_over_more_than_five_years_are_fetched_per_year(
     scope = figshare_dataset.public
     got = data_of(result)["figshare"]["article"]
     parts = {
-        "long": [(date(y, 3, 15), date(y + 1, 3, 14)) for y in range(2021, 2026)]
-        + [(date(2026, 3, 15), date(2026, 6, 30))],
-        "wide": [(date(2024, 12, 1), date(2025, 11, 30)), (date(2025, 12, 1), TODAY)],
-        "cities": [(date(2025, 5, 1), date(2026, 4, 30)), (date(2026, 5, 1), TODAY)],
+        "long": [(date(2021 + i, 3, 15 + i), date(2022 + i, 3, 15 + i)) for i in range(5)]
+        + [(date(2026, 3, 20), date(2026, 6, 30))],
+        "wide": [(date(2024, 12, 1), date(2025, 12, 1)), (date(2025, 12, 2), TODAY)],
+        "cities": [(date(2025, 5, 1), date(2026, 5, 1)), (date(2026, 5, 2), TODAY)],
     }
     rows = {
         name: [rows_of(scope, "article", ART, "views", a, b) for a, b in spans]
@@ -875,9 +872,9 @@ def test_countries_of_a_long_institution_window_with_a_limit(
     )
     scope = figshare_dataset.institutions["monash"]
     parts = [
-        (date(2023, 6, 1), date(2024, 5, 31)),
-        (date(2024, 6, 1), date(2025, 5, 31)),
-        (date(2025, 6, 1), date(2025, 7, 15)),
+        (date(2023, 6, 1), date(2024, 6, 1)),
+        (date(2024, 6, 2), date(2025, 6, 2)),
+        (date(2025, 6, 3), date(2025, 7, 15)),
     ]
     expected = countries_expected([rows_of(scope, "group", 327, "downloads", a, b) for a, b in parts])
     got = data_of(result)["figshare"]["group"]["downloads"]
