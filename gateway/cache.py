@@ -16,6 +16,7 @@ make a query slower or faster but never fail it.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -172,6 +173,11 @@ class RedisBackedCache(Cache):
     entries, ``<namespace>:lease:<key>`` for leases and ``<namespace>:released:<key>`` for the
     release channel. Every operation is bounded by ``op_timeout_s`` and never retried: a cache
     that is slow is treated as absent.
+
+    With ``near_entries`` > 0, entries this process read or wrote are also kept in a bounded
+    in-process LRU until they stop being fresh, so a hot entry costs no round trip. That changes
+    nothing anyone sees: an entry never changes once written, and only fresh ones are served from
+    there; expired ones (for stale-if-error) are always read from Redis.
     """
 
     name = "redis"
@@ -184,8 +190,10 @@ class RedisBackedCache(Cache):
         clock: Clock = time.time,
         namespace: str | None = None,
         op_timeout_s: float = 0.5,
+        near_entries: int = 0,
     ) -> None:
         super().__init__(clock)
+        self._near = MemoryCache(near_entries, clock) if near_entries > 0 else None
         parts = urlsplit(url)
         try:
             db = int(parts.path.strip("/") or 0)
@@ -197,15 +205,16 @@ class RedisBackedCache(Cache):
         pool_kwargs: dict[str, Any] = {"socket_timeout": op_timeout_s}
         if parts.username:
             pool_kwargs["username"] = unquote(parts.username)
+        self._serializer = JsonSerializer()
         self._store = RedisCache(
-            serializer=JsonSerializer(),
+            serializer=self._serializer,
             endpoint=parts.hostname or "127.0.0.1",
             port=port,
             db=db,
             password=unquote(parts.password) if parts.password else None,
             ssl=parts.scheme == "rediss",
             namespace=self.namespace,
-            # Bounded by the socket timeouts below; aiocache's own would add a task per call.
+            # Bounded by the socket timeouts instead: aiocache's own would add a task per call.
             timeout=None,
             create_connection_timeout=op_timeout_s,
             connection_pool_kwargs=pool_kwargs,
@@ -222,22 +231,39 @@ class RedisBackedCache(Cache):
         return f"{self.namespace}:released:{key}"
 
     async def get(self, key: str) -> Entry | None:
+        if self._near is not None:
+            near = await self._near.get(key)
+            if near is not None and near.fresh(self.clock()):
+                return near
         try:
-            raw = await self._store.get(key)
+            # Read as text and decoded here: a value that is not an entry is a miss, not trouble.
+            text = await self._store.get(key, loads_fn=_text)
         except Exception as exc:
             raise CacheTrouble(f"redis get failed: {_reason(exc)}") from exc
-        if raw is None:
+        if text is None:
             return None
         try:
-            return Entry.from_json(raw)
+            entry = Entry.from_json(json.loads(text))
         except (KeyError, TypeError, ValueError):
-            return None  # an entry written by something else: treat as absent
+            return None  # written by something else: treat as absent
+        await self._keep_near(key, entry)
+        return entry
 
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
+        # SET with PX through ``raw``: aiocache's ``set`` sends SETEX, which redis-py deprecates.
+        text = self._serializer.dumps(entry.to_json())
         try:
-            await self._store.set(key, entry.to_json(), ttl=_whole_seconds(keep_for))
+            await self._store.raw("set", self.entry_key(key), text, px=max(1, int(keep_for * 1000)))
         except Exception as exc:
             raise CacheTrouble(f"redis set failed: {_reason(exc)}") from exc
+        await self._keep_near(key, entry)
+
+    async def _keep_near(self, key: str, entry: Entry) -> None:
+        if self._near is None:
+            return
+        left = entry.remaining(self.clock())
+        if left > 0:
+            await self._near.set(key, entry, keep_for=left)
 
     async def acquire(self, key: str, hold_for: float) -> Lease | None:
         token = secrets.token_hex(8)
@@ -286,6 +312,8 @@ class RedisBackedCache(Cache):
 
     async def clear(self) -> None:
         """Delete this namespace's keys (SCAN, not KEYS: other tenants of the server keep going)."""
+        if self._near is not None:
+            await self._near.clear()
         try:
             batch: list[Any] = []
             async for name in self._client.scan_iter(match=f"{self.namespace}:*", count=500):
@@ -306,6 +334,10 @@ class RedisBackedCache(Cache):
             log.debug("closing redis failed", exc_info=True)
 
 
+def _text(value: str | None) -> str | None:
+    return value
+
+
 def _reason(exc: BaseException) -> str:
     """The exception's class, and Redis's own error text for refusals (e.g. OOM): never a key."""
     name = type(exc).__name__
@@ -316,12 +348,15 @@ def _reason(exc: BaseException) -> str:
 
 
 def create_cache(url: str, *, max_entries: int = 10_000, clock: Clock = time.time) -> Cache:
-    """The backend named by ``url`` (see ``GATEWAY_CACHE_URL``)."""
+    """The backend named by ``url`` (see ``GATEWAY_CACHE_URL``).
+
+    ``max_entries`` bounds the memory backend, and Redis's in-process copy of hot entries.
+    """
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return MemoryCache(max_entries, clock)
     if scheme in {"redis", "rediss"}:
-        return RedisBackedCache(url, clock=clock)
+        return RedisBackedCache(url, clock=clock, near_entries=max_entries)
     if scheme == "none":
         return Cache(clock)
     raise ValueError(f"unsupported cache URL scheme {scheme!r}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.federation import type as federated
@@ -24,10 +26,18 @@ def _buckets(items: list[ErasBucket], with_time: bool) -> list[Bucket]:
     ]
 
 
-async def _prefetched(info: Info, handle: StatsHandle) -> StatsHandle:
-    """Fetch, before the stats object resolves, everything its selected fields will need."""
-    await handle.prefetch(needs_of(handle.query.route, handle.query.filtered, children(info)))
-    return handle
+S = TypeVar("S")
+
+
+async def _stats(info: Info, kind: Callable[..., S], route: ErasRoute, **query: Any) -> S:
+    """A stats object whose selected fields' needs are fetched before it resolves.
+
+    Arguments are checked first (BAD_USER_INPUT, UNAUTHENTICATED cost nothing upstream); an
+    upstream failure then nulls the object with one error.
+    """
+    handle = info.context.zooniverse.handle(route, **query)
+    await handle.prefetch(needs_of(route, handle.query.filtered, children(info)))
+    return kind(handle=handle)
 
 
 async def _series(
@@ -195,19 +205,22 @@ class ZooniverseProject:
     async def classifications(
         self, info: Info, start_date: Date | None = None, end_date: Date | None = None
     ) -> ClassificationCounts | None:
-        handle = info.context.zooniverse.handle(
-            ErasRoute.CLASSIFICATIONS, project_ids=[self.id], start=start_date, end=end_date
+        return await _stats(
+            info,
+            ClassificationCounts,
+            ErasRoute.CLASSIFICATIONS,
+            project_ids=[self.id],
+            start=start_date,
+            end=end_date,
         )
-        return ClassificationCounts(handle=await _prefetched(info, handle))
 
     @strawberry.field
     async def comments(
         self, info: Info, start_date: Date | None = None, end_date: Date | None = None
     ) -> CommentCounts | None:
-        handle = info.context.zooniverse.handle(
-            ErasRoute.COMMENTS, project_ids=[self.id], start=start_date, end=end_date
+        return await _stats(
+            info, CommentCounts, ErasRoute.COMMENTS, project_ids=[self.id], start=start_date, end=end_date
         )
-        return CommentCounts(handle=await _prefetched(info, handle))
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> ZooniverseProject:
@@ -222,10 +235,14 @@ class ZooniverseWorkflow:
     async def classifications(
         self, info: Info, start_date: Date | None = None, end_date: Date | None = None
     ) -> ClassificationCounts | None:
-        handle = info.context.zooniverse.handle(
-            ErasRoute.CLASSIFICATIONS, workflow_ids=[self.id], start=start_date, end=end_date
+        return await _stats(
+            info,
+            ClassificationCounts,
+            ErasRoute.CLASSIFICATIONS,
+            workflow_ids=[self.id],
+            start=start_date,
+            end=end_date,
         )
-        return ClassificationCounts(handle=await _prefetched(info, handle))
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> ZooniverseWorkflow:
@@ -245,7 +262,9 @@ class ZooniverseUser:
         start_date: Date | None = None,
         end_date: Date | None = None,
     ) -> UserClassificationStats | None:
-        handle = info.context.zooniverse.handle(
+        return await _stats(
+            info,
+            UserClassificationStats,
             ErasRoute.USER,
             subject_id=info.context.zooniverse.subject("id", self.id),
             project_ids=project_ids,
@@ -253,7 +272,6 @@ class ZooniverseUser:
             start=start_date,
             end=end_date,
         )
-        return UserClassificationStats(handle=await _prefetched(info, handle))
 
     @strawberry.field(description="Comments this volunteer wrote. Public.")
     async def comments(
@@ -263,14 +281,15 @@ class ZooniverseUser:
         start_date: Date | None = None,
         end_date: Date | None = None,
     ) -> CommentCounts | None:
-        handle = info.context.zooniverse.handle(
+        return await _stats(
+            info,
+            CommentCounts,
             ErasRoute.COMMENTS,
             user_ids=[self.id],
             project_ids=project_ids,
             start=start_date,
             end=end_date,
         )
-        return CommentCounts(handle=await _prefetched(info, handle))
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> ZooniverseUser:
@@ -290,7 +309,9 @@ class ZooniverseUserGroup:
         start_date: Date | None = None,
         end_date: Date | None = None,
     ) -> GroupClassificationStats | None:
-        handle = info.context.zooniverse.handle(
+        return await _stats(
+            info,
+            GroupClassificationStats,
             ErasRoute.USER_GROUP,
             subject_id=info.context.zooniverse.subject("id", self.id),
             project_ids=project_ids,
@@ -298,7 +319,6 @@ class ZooniverseUserGroup:
             start=start_date,
             end=end_date,
         )
-        return GroupClassificationStats(handle=await _prefetched(info, handle))
 
     @strawberry.field(
         description="Every member who classified in the window: totals and per-project counts, "
@@ -346,14 +366,15 @@ class Zooniverse:
         start_date: Date | None = None,
         end_date: Date | None = None,
     ) -> ClassificationCounts | None:
-        handle = info.context.zooniverse.handle(
+        return await _stats(
+            info,
+            ClassificationCounts,
             ErasRoute.CLASSIFICATIONS,
             project_ids=project_ids,
             workflow_ids=workflow_ids,
             start=start_date,
             end=end_date,
         )
-        return ClassificationCounts(handle=await _prefetched(info, handle))
 
     @strawberry.field(description="Talk comments site-wide, or filtered by projects and/or authors. Public.")
     async def comments(
@@ -364,14 +385,15 @@ class Zooniverse:
         start_date: Date | None = None,
         end_date: Date | None = None,
     ) -> CommentCounts | None:
-        handle = info.context.zooniverse.handle(
+        return await _stats(
+            info,
+            CommentCounts,
             ErasRoute.COMMENTS,
             project_ids=project_ids,
             user_ids=user_ids,
             start=start_date,
             end=end_date,
         )
-        return CommentCounts(handle=await _prefetched(info, handle))
 
     @strawberry.field
     def project(self, id: strawberry.ID) -> ZooniverseProject | None:

@@ -17,8 +17,9 @@ import httpx
 
 from gateway.auth import Access
 from gateway.dates import Window
-from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamUnauthenticated
+from gateway.errors import UpstreamError, UpstreamUnauthenticated
 from gateway.upstream.base import CallLog, Upstream, UpstreamRequest
+from gateway.upstream.wire import BodyReader, window_params
 
 SOURCE = "ERAS"
 
@@ -88,10 +89,7 @@ def build_params(query: ErasQuery, flags: ErasFlags) -> tuple[tuple[str, str], .
     ):
         if ids is not None:
             params.append((name, ",".join(ids)))
-    if query.window.start is not None:
-        params.append(("start_date", query.window.start.isoformat()))
-    if query.window.end is not None:
-        params.append(("end_date", query.window.end.isoformat()))
+    params += window_params(query.window)
     if flags.period is not None:
         params.append(("period", flags.period))
     if flags.time_spent:
@@ -151,69 +149,36 @@ class ErasCounts:
     top_contributors: tuple[ErasContributor, ...] | None = None
 
 
-class _Reader:
-    """Strict reading of an ERAS body: anything unexpected is UPSTREAM_BAD_RESPONSE."""
+_read = BodyReader(SOURCE, "ERAS")
 
-    @staticmethod
-    def fail(what: str) -> UpstreamBadResponse:
-        return UpstreamBadResponse(f"ERAS answered with an unreadable body ({what}).", source=SOURCE)
 
-    @classmethod
-    def obj(cls, value: Any, what: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise cls.fail(f"{what} is not an object")
-        return value
+def _bucket_day(value: Any) -> date:
+    # "2023-09-18T00:00:00.000Z": the UTC start of the bucket.
+    if not isinstance(value, str):
+        raise _read.fail("a bucket period is not text")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise _read.fail(f"bucket period {value[:40]!r}") from None
 
-    @classmethod
-    def items(cls, value: Any, what: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise cls.fail(f"{what} is not a list")
-        return value
 
-    @classmethod
-    def int_(cls, value: Any, what: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise cls.fail(f"{what} is not an integer")
-        return value
-
-    @classmethod
-    def num(cls, value: Any, what: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise cls.fail(f"{what} is not a number")
-        return float(value)
-
-    @classmethod
-    def opt_num(cls, body: dict[str, Any], key: str, what: str) -> float | None:
-        return None if body.get(key) is None else cls.num(body[key], what)
-
-    @classmethod
-    def day(cls, value: Any) -> date:
-        # "2023-09-18T00:00:00.000Z": the UTC start of the bucket.
-        if not isinstance(value, str):
-            raise cls.fail("a bucket period is not text")
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-        except ValueError:
-            raise cls.fail(f"bucket period {value[:40]!r}") from None
-
-    @classmethod
-    def contribution(cls, item: Any) -> ErasContribution:
-        body = cls.obj(item, "a project contribution")
-        return ErasContribution(
-            project_id=str(cls.int_(body.get("project_id"), "project_id")),
-            count=cls.int_(body.get("count"), "count"),
-            session_time=cls.opt_num(body, "session_time", "session_time"),
-        )
+def _contribution(item: Any) -> ErasContribution:
+    body = _read.obj(item, "a project contribution")
+    return ErasContribution(
+        project_id=str(_read.int_(body.get("project_id"), "project_id")),
+        count=_read.int_(body.get("count"), "count"),
+        session_time=_read.opt_num(body, "session_time", "session_time"),
+    )
 
 
 def read_counts(raw: Any) -> ErasCounts:
-    r = _Reader
+    r = _read
     body = r.obj(raw, "the answer")
     buckets = None
     if "data" in body:
         buckets = tuple(
             ErasBucket(
-                start=r.day(r.obj(item, "a bucket").get("period")),
+                start=_bucket_day(r.obj(item, "a bucket").get("period")),
                 count=r.int_(item.get("count"), "bucket count"),
                 session_time=r.opt_num(item, "session_time", "bucket session_time"),
             )
@@ -222,7 +187,7 @@ def read_counts(raw: Any) -> ErasCounts:
     contributions = None
     if "project_contributions" in body:
         contributions = tuple(
-            r.contribution(item) for item in r.items(body["project_contributions"], "contributions")
+            _contribution(item) for item in r.items(body["project_contributions"], "contributions")
         )
     top = None
     if "top_contributors" in body:
@@ -246,7 +211,7 @@ def read_counts(raw: Any) -> ErasCounts:
 
 
 def read_breakdown(raw: Any) -> tuple[ErasMember, ...]:
-    r = _Reader
+    r = _read
     body = r.obj(raw, "the answer")
     members = []
     for item in r.items(body.get("group_member_stats_breakdown"), "group_member_stats_breakdown"):
@@ -257,7 +222,7 @@ def read_breakdown(raw: Any) -> tuple[ErasMember, ...]:
                 count=r.int_(member.get("count"), "count"),
                 session_time=r.num(member.get("session_time"), "session_time"),
                 projects=tuple(
-                    r.contribution(p)
+                    _contribution(p)
                     for p in r.items(member.get("project_contributions"), "project_contributions")
                 ),
             )

@@ -17,8 +17,8 @@ import httpx
 
 from gateway.auth import PUBLIC, Access, Forwarding
 from gateway.dates import Window
-from gateway.errors import UpstreamBadResponse
 from gateway.upstream.base import CallLog, Upstream, UpstreamRequest
+from gateway.upstream.wire import BodyReader, window_params
 
 SOURCE = "FIGSHARE"
 FAMILIES = frozenset({"total", "timeline", "breakdown", "top", "count"})
@@ -70,86 +70,62 @@ class CountryCounts:
     cities: tuple[tuple[str, int], ...]
 
 
-def _window_params(window: Window) -> list[tuple[str, str]]:
-    params = []
-    if window.start is not None:
-        params.append(("start_date", window.start.isoformat()))
-    if window.end is not None:
-        params.append(("end_date", window.end.isoformat()))
-    return params
+_read = BodyReader(SOURCE, "Figshare")
 
 
-class _Read:
-    @staticmethod
-    def fail(what: str) -> UpstreamBadResponse:
-        return UpstreamBadResponse(f"Figshare answered with an unreadable body ({what}).", source=SOURCE)
-
-    @classmethod
-    def obj(cls, value: Any, what: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise cls.fail(f"{what} is not an object")
-        return value
-
-    @classmethod
-    def count(cls, value: Any, what: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise cls.fail(f"{what} is not a count")
-        return value
-
-    @classmethod
-    def bucket_day(cls, key: str) -> date:
-        """``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY``: the day the bucket starts."""
-        try:
-            if len(key) == 10:
-                return date.fromisoformat(key)
-            if len(key) == 7:
-                return date(int(key[:4]), int(key[5:7]), 1)
-            if len(key) == 4:
-                return date(int(key), 1, 1)
-        except ValueError:
-            pass
-        raise cls.fail(f"bucket key {key[:20]!r}")
+def _bucket_day(key: str) -> date:
+    """``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY``: the day the bucket starts."""
+    try:
+        if len(key) == 10:
+            return date.fromisoformat(key)
+        if len(key) == 7:
+            return date(int(key[:4]), int(key[5:7]), 1)
+        if len(key) == 4:
+            return date(int(key), 1, 1)
+    except ValueError:
+        pass
+    raise _read.fail(f"bucket key {key[:20]!r}")
 
 
 def read_totals(raw: Any) -> int:
-    body = _Read.obj(raw, "the answer")
+    body = _read.obj(raw, "the answer")
     if "totals" not in body:
-        raise _Read.fail("no totals")
-    return 0 if body["totals"] is None else _Read.count(body["totals"], "totals")
+        raise _read.fail("no totals")
+    return 0 if body["totals"] is None else _read.count(body["totals"], "totals")
 
 
 def read_timeline(raw: Any) -> list[tuple[str, int]]:
     """Bucket key and count pairs, oldest first; ``null`` and ``{}`` are both empty."""
-    body = _Read.obj(raw, "the answer")
+    body = _read.obj(raw, "the answer")
     if "timeline" not in body:
-        raise _Read.fail("no timeline")
+        raise _read.fail("no timeline")
     timeline = body["timeline"]
     if timeline is None:
         return []
-    items = _Read.obj(timeline, "timeline")
-    return sorted((str(k), _Read.count(v, "a timeline count")) for k, v in items.items())
+    items = _read.obj(timeline, "timeline")
+    return sorted((str(k), _read.count(v, "a timeline count")) for k, v in items.items())
 
 
 def read_dated_timeline(raw: Any) -> list[tuple[date, int]]:
-    return [(_Read.bucket_day(key), count) for key, count in read_timeline(raw)]
+    return [(_bucket_day(key), count) for key, count in read_timeline(raw)]
 
 
 def read_breakdown(raw: Any) -> dict[str, tuple[int, dict[str, int]]]:
     """Country -> (total, city counts), summed over the answer's buckets."""
-    body = _Read.obj(raw, "the answer")
+    body = _read.obj(raw, "the answer")
     if "breakdown" not in body:
-        raise _Read.fail("no breakdown")
+        raise _read.fail("no breakdown")
     countries: dict[str, tuple[int, dict[str, int]]] = {}
-    for bucket in _Read.obj(body["breakdown"] or {}, "breakdown").values():
-        for country, places in _Read.obj(bucket, "a breakdown bucket").items():
+    for bucket in _read.obj(body["breakdown"] or {}, "breakdown").values():
+        for country, places in _read.obj(bucket, "a breakdown bucket").items():
             cities = {
-                city: _Read.count(n, "a city count")
-                for city, n in _Read.obj(places, "a country").items()
+                city: _read.count(n, "a city count")
+                for city, n in _read.obj(places, "a country").items()
                 if city != "total"
             }
             total = places.get("total")
             # A country's total may exceed its (truncated) cities; without one, use their sum.
-            country_total = sum(cities.values()) if total is None else _Read.count(total, "total")
+            country_total = sum(cities.values()) if total is None else _read.count(total, "total")
             have_total, have_cities = countries.get(country, (0, {}))
             for city, n in cities.items():
                 have_cities[city] = have_cities.get(city, 0) + n
@@ -159,18 +135,18 @@ def read_breakdown(raw: Any) -> dict[str, tuple[int, dict[str, int]]]:
 
 def read_top(raw: Any) -> list[tuple[str, int]]:
     """Ranking pairs, highest first (ties by key); the answer may be wrapped in ``top`` or bare."""
-    body = _Read.obj(raw, "the answer")
+    body = _read.obj(raw, "the answer")
     # The documented answers are {"top": {...}}; some documented examples are bare objects.
     ranking = body.get("top", body)
     if ranking is None:
         return []
-    pairs = [(str(k), _Read.count(v, "a ranking count")) for k, v in _Read.obj(ranking, "top").items()]
+    pairs = [(str(k), _read.count(v, "a ranking count")) for k, v in _read.obj(ranking, "top").items()]
     return sorted(pairs, key=lambda kv: (-kv[1], kv[0]))
 
 
 def read_article_counts(raw: Any) -> dict[str, int]:
-    body = _Read.obj(raw, "the answer")
-    return {str(k): _Read.count(v, "an article count") for k, v in body.items()}
+    body = _read.obj(raw, "the answer")
+    return {str(k): _read.count(v, "an article count") for k, v in body.items()}
 
 
 class FigshareClient(Upstream):
@@ -194,7 +170,7 @@ class FigshareClient(Upstream):
     def _series(
         self, family: str, s: Series, granularity: str, forwarding: Forwarding, today: date
     ) -> UpstreamRequest:
-        params = _window_params(s.window)
+        params = window_params(s.window)
         if s.narrowing is not None:
             params += s.narrowing.params()
         return UpstreamRequest(
@@ -224,7 +200,7 @@ class FigshareClient(Upstream):
         if sub_item is not None:
             params.append(("sub_item", sub_item))
         params.append(("count", str(count)))
-        params += _window_params(window)
+        params += window_params(window)
         return UpstreamRequest(
             "GET",
             f"{scope.prefix}/top/{counter}/{item}",
