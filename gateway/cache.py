@@ -28,12 +28,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import JsonSerializer, NullSerializer
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 
 log = logging.getLogger("gateway.cache")
 
 Clock = Callable[[], float]
 
 DEFAULT_NAMESPACE = "stats-gateway"
+REDIS_CONNECTIONS = 64  # per process, for reads and writes
+WAITING_CONNECTIONS = 1000  # per process, for waits on another process's lease
 
 
 class CacheTrouble(Exception):
@@ -99,9 +102,9 @@ class Cache:
     async def release(self, lease: Lease) -> None:
         return None
 
-    async def wait(self, key: str, within_s: float) -> None:
-        """Return when the lease on ``key`` is released, or after ``within_s`` seconds."""
-        return None
+    async def wait(self, key: str, within_s: float) -> bool:
+        """Wait until the lease on ``key`` is free: True when it is, False after ``within_s``."""
+        return True
 
     async def ping(self) -> None:
         """Raise ``CacheTrouble`` unless the backend can read and write."""
@@ -176,8 +179,9 @@ class RedisBackedCache(Cache):
 
     With ``near_entries`` > 0, entries this process read or wrote are also kept in a bounded
     in-process LRU until they stop being fresh, so a hot entry costs no round trip. That changes
-    nothing anyone sees: an entry never changes once written, and only fresh ones are served from
-    there; expired ones (for stale-if-error) are always read from Redis.
+    nothing anyone sees: an answer is fetched again only once its entry stops being fresh, only
+    fresh entries are served from there, and expired ones (for stale-if-error) are always read
+    from Redis.
     """
 
     name = "redis"
@@ -189,7 +193,7 @@ class RedisBackedCache(Cache):
         *,
         clock: Clock = time.time,
         namespace: str | None = None,
-        op_timeout_s: float = 0.5,
+        op_timeout_s: float = 1.0,
         near_entries: int = 0,
     ) -> None:
         super().__init__(clock)
@@ -202,7 +206,9 @@ class RedisBackedCache(Cache):
             raise ValueError("a Redis cache URL looks like redis://host:port/db") from None
         query = parse_qs(parts.query)
         self.namespace = namespace or query.get("namespace", [DEFAULT_NAMESPACE])[0]
-        pool_kwargs: dict[str, Any] = {"socket_timeout": op_timeout_s}
+        # A bounded pool that queues (for at most op_timeout_s) rather than failing at once when a
+        # burst of requests wants more connections than it has.
+        pool_kwargs: dict[str, Any] = {"socket_timeout": op_timeout_s, "timeout": op_timeout_s}
         if parts.username:
             pool_kwargs["username"] = unquote(parts.username)
         self._serializer = JsonSerializer()
@@ -217,9 +223,21 @@ class RedisBackedCache(Cache):
             # Bounded by the socket timeouts instead: aiocache's own would add a task per call.
             timeout=None,
             create_connection_timeout=op_timeout_s,
+            pool_max_size=REDIS_CONNECTIONS,
+            connection_pool_class=BlockingConnectionPool,
             connection_pool_kwargs=pool_kwargs,
         )
         self._client: Any = self._store.client
+        # Waiting for a lease holds a subscribed connection for up to the lock wait: those get a
+        # pool of their own, so many waits at once never starve the cache's reads and writes.
+        pool = self._client.connection_pool
+        self._subscriber: Any = Redis(
+            connection_pool=ConnectionPool(
+                connection_class=pool.connection_class,
+                max_connections=WAITING_CONNECTIONS,
+                **pool.connection_kwargs,
+            )
+        )
 
     def entry_key(self, key: str) -> str:
         return f"{self.namespace}:{key}"
@@ -281,19 +299,20 @@ class RedisBackedCache(Cache):
         except Exception as exc:
             raise CacheTrouble(f"redis release failed: {_reason(exc)}") from exc
 
-    async def wait(self, key: str, within_s: float) -> None:
-        pubsub = self._client.pubsub()
+    async def wait(self, key: str, within_s: float) -> bool:
+        pubsub = self._subscriber.pubsub()
         try:
             await pubsub.subscribe(self._channel(key))
             # Subscribed first, then checked: a release between the two is not missed.
             if not await self._client.exists(self.lease_key(key)):
-                return
+                return True
             # Real time, not the entry clock: this bounds an actual wait.
             deadline = time.monotonic() + within_s
             while (left := deadline - time.monotonic()) > 0:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
                 if message is not None:
-                    return
+                    return True
+            return False
         except Exception as exc:
             raise CacheTrouble(f"redis wait failed: {_reason(exc)}") from exc
         finally:
@@ -327,11 +346,12 @@ class RedisBackedCache(Cache):
             raise CacheTrouble(f"redis clear failed: {_reason(exc)}") from exc
 
     async def close(self) -> None:
-        try:
-            # The client owns its pool (aiocache sets auto_close_connection_pool).
-            await self._client.aclose()
-        except Exception:
-            log.debug("closing redis failed", exc_info=True)
+        for client in (self._client, self._subscriber):
+            try:
+                # Each client owns its pool (aiocache sets auto_close_connection_pool on its own).
+                await client.aclose(close_connection_pool=True)
+            except Exception:
+                log.debug("closing redis failed", exc_info=True)
 
 
 def _text(value: str | None) -> str | None:
@@ -448,13 +468,14 @@ class GuardedCache:
         except CacheTrouble as exc:
             self._failed(exc)
 
-    async def wait(self, key: str, within_s: float) -> None:
+    async def wait(self, key: str, within_s: float) -> bool:
         if not self._usable():
-            return
+            return False
         try:
-            await self.inner.wait(key, within_s)
+            return await self.inner.wait(key, within_s)
         except CacheTrouble as exc:
             self._failed(exc)
+            return False
 
     async def check(self) -> str | None:
         """Probe the backend now (whatever the retry interval); the reason it is not ready, or None."""

@@ -20,8 +20,16 @@ INTERNAL_MESSAGE = "Internal server error."
 
 
 # graphql-core's wording for argument and variable values the schema does not accept.
-_BAD_VALUE_HINTS = ("Variable", "does not exist in", "Expected value of type", "got invalid value",
-                    "cannot represent", "Int cannot", "Boolean cannot", "of required type")
+_BAD_VALUE_HINTS = (
+    "Variable",
+    "does not exist in",
+    "Expected value of type",
+    "got invalid value",
+    "cannot represent",
+    "Int cannot",
+    "Boolean cannot",
+    "of required type",
+)
 
 
 def _is_bad_value(message: str) -> bool:

@@ -1,11 +1,13 @@
 """Helpers for the cache tests: Redis namespaces, a settable clock, gateways in other processes.
 
-Loaded by the cache test modules with ``pytest_plugins``. Redis tests are never skipped: when the
-server at 127.0.0.1:6379 does not answer, they fail and say how to start it.
+Plain code the cache tests import; their fixtures are in ``cache_fixtures``. Redis tests are never
+skipped: when the server at 127.0.0.1:6379 does not answer, they fail and say how to start it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -14,26 +16,23 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
-from gateway.app import create_app
-from gateway.emulators.server import LoopbackServer
-from gateway.settings import Settings
-from tests.conftest import Gateway, Upstream, fixed_today
+import gateway
+from tests.conftest import Gateway
 
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 15
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
 SECRET = "test-secret"
 # Bounds every wait for another process: generous, as they only matter when something is broken.
 PROCESS_START_S = 30.0
-
-ARTICLE_TOTAL = '{ figshare { article(id: "766364") { views { total } } } }'
-TOTAL_PATH = "/total/views/article/766364"
+SOURCE_ROOT = Path(gateway.__file__).resolve().parent.parent
 
 
 class FakeClock:
@@ -66,6 +65,27 @@ def require_redis() -> None:
         )
     finally:
         client.close()
+
+
+@contextlib.asynccontextmanager
+async def redis_monitor() -> AsyncIterator[Any]:
+    """Redis's MONITOR stream: every command the server runs, to wait for one without polling."""
+    client = redis.asyncio.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
+    try:
+        async with client.monitor() as monitor:
+            yield monitor
+    finally:
+        await client.aclose()
+
+
+async def until_command(monitor: Any, *words: str, times: int = 1) -> None:
+    """Return once the server has run ``times`` commands holding every one of ``words`` (bounded)."""
+    async with asyncio.timeout(PROCESS_START_S):
+        async for info in monitor.listen():
+            if all(word in info["command"] for word in words):
+                times -= 1
+                if times == 0:
+                    return
 
 
 def namespace_keys(namespace: str) -> list[bytes]:
@@ -105,42 +125,7 @@ class RedisSpace:
             client.close()
 
 
-@pytest.fixture
-def redis_space() -> Iterator[RedisSpace]:
-    require_redis()
-    space = RedisSpace()
-    yield space
-    drop_namespace(space.namespace)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 ClockedFactory = Callable[..., Gateway]
-
-
-@pytest.fixture
-def make_clocked_gateway(eras: Upstream, figshare: Upstream) -> Iterator[ClockedFactory]:
-    """Like ``make_gateway``, with the cache clock given: ``make(clock, **settings_overrides)``."""
-    started: list[Gateway] = []
-
-    def make(clock: Callable[[], float], **overrides: Any) -> Gateway:
-        settings = Settings(
-            eras_url=eras.url,
-            figshare_url=figshare.url,
-            cache_url=overrides.pop("cache_url", "memory://"),
-            cache_secret=SECRET,
-            **overrides,
-        )
-        gateway = Gateway(LoopbackServer(create_app(settings, today=fixed_today, clock=clock)).start())
-        started.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in started:
-        gateway.close()
 
 
 def free_port() -> int:
@@ -158,66 +143,74 @@ class _LineWatch:
         self.lines: list[str] = []
         self.match: re.Match[str] | None = None
         self.seen = threading.Event()
+        self._stream = stream
         self._pattern = re.compile(pattern)
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
-    def _read(self, stream: Any) -> None:
-        for line in stream:
+    def _read(self) -> None:
+        for line in self._stream:
             self.lines.append(line.rstrip())
             if self.match is None and (found := self._pattern.search(line)):
                 self.match = found
                 self.seen.set()
         self.seen.set()  # the stream ended: whoever waits should stop waiting
 
+    def wait(self, what: str) -> re.Match[str]:
+        if not self.seen.wait(PROCESS_START_S) or self.match is None:
+            pytest.fail(f"{what} did not start:\n{self.tail()}", pytrace=False)
+        return self.match
+
     def tail(self) -> str:
         return "\n".join(self.lines[-30:])
 
+    def close(self) -> None:
+        """After the child exited: the reader reaches the end of the stream, then it is closed."""
+        self._thread.join(timeout=10)
+        self._stream.close()
+
+
+def _end(process: subprocess.Popen[str], watch: _LineWatch) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    watch.close()
+
 
 class GatewayProcess:
-    """``python -m gateway serve`` in a child process, on a port the child picks."""
+    """``python -m gateway serve`` in a child process, on a port the child picks.
+
+    Started at construction; ``ready()`` returns once uvicorn says where it listens.
+    """
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        # The checkout's own package, whether or not it is installed.
+        path = os.pathsep.join(p for p in (str(SOURCE_ROOT), clean.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", "0"],
             cwd=workdir,  # no stray .env file is read
-            env={**clean, **env, "GATEWAY_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"},
+            env={**clean, **env, "GATEWAY_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
         self._watch = _LineWatch(self.process.stderr, r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-        if not self._watch.seen.wait(PROCESS_START_S) or self._watch.match is None:
-            self.stop()
-            pytest.fail(f"the gateway process did not start:\n{self._watch.tail()}", pytrace=False)
-        self.url = f"http://127.0.0.1:{self._watch.match.group(1)}"
+        self.url = ""
+
+    def ready(self) -> GatewayProcess:
+        self.url = f"http://127.0.0.1:{self._watch.wait('the gateway process').group(1)}"
+        return self
 
     def output(self) -> str:
         return self._watch.tail()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def gateway_processes(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], GatewayProcess]]:
-    started: list[GatewayProcess] = []
-
-    def start(env: dict[str, str]) -> GatewayProcess:
-        child = GatewayProcess(env, tmp_path)
-        started.append(child)
-        return child
-
-    yield start
-    for child in started:
-        child.stop()
+        _end(self.process, self._watch)
 
 
 class PrivateRedis:
@@ -235,29 +228,15 @@ class PrivateRedis:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        watch = _LineWatch(self.process.stdout, r"Ready to accept connections")
-        if not watch.seen.wait(PROCESS_START_S) or watch.match is None:
+        self._watch = _LineWatch(self.process.stdout, r"Ready to accept connections")
+        try:
+            self._watch.wait("redis-server")
+        except BaseException:
             self.stop()
-            pytest.fail(f"redis-server did not start:\n{watch.tail()}", pytrace=False)
+            raise
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def private_redis() -> Iterator[Callable[..., PrivateRedis]]:
-    started: list[PrivateRedis] = []
-
-    def start(port: int | None = None) -> PrivateRedis:
-        server = PrivateRedis(port)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+        _end(self.process, self._watch)

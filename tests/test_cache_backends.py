@@ -17,9 +17,9 @@ from gateway.cache import (
     RedisBackedCache,
     create_cache,
 )
-from tests.cache_support import FakeClock, RedisSpace, redis_client
+from tests.cache_support import FakeClock, RedisSpace, redis_client, redis_monitor, until_command
 
-pytest_plugins = ("tests.cache_support",)
+pytest_plugins = ("tests.cache_fixtures",)
 
 
 def entry(value: object, ttl: float = 60, stored_at: float = 1000.0) -> Entry:
@@ -30,8 +30,13 @@ def entry(value: object, ttl: float = 60, stored_at: float = 1000.0) -> Entry:
 
 
 def test_backends_are_chosen_by_url_scheme() -> None:
-    assert isinstance(create_cache("memory://", max_entries=5), MemoryCache)
-    assert isinstance(create_cache("redis://127.0.0.1:6379/15"), RedisBackedCache)
+    memory = create_cache("memory://", max_entries=5)
+    assert isinstance(memory, MemoryCache)
+    assert memory.max_entries == 5
+    shared = create_cache("redis://127.0.0.1:6379/15", max_entries=7)
+    assert isinstance(shared, RedisBackedCache)
+    assert shared._near is not None
+    assert shared._near.max_entries == 7
     none = create_cache("none://")
     assert type(none) is Cache
     assert none.name == "none"
@@ -141,15 +146,63 @@ async def test_redis_entries_are_shared_by_replicas(redis_space: RedisSpace) -> 
 
 
 @pytest.mark.redis
+async def test_redis_keeps_hot_fresh_entries_near_and_nothing_else(redis_space: RedisSpace) -> None:
+    clock = FakeClock(1000)
+    cache = RedisBackedCache(redis_space.url, clock=clock, near_entries=2)
+    client = redis_client()
+    try:
+        await cache.set("k", entry("v", ttl=60, stored_at=clock()), keep_for=3600)
+        client.delete(f"{redis_space.namespace}:k")
+        # Gone from Redis, still fresh: read from this process's copy, no round trip.
+        assert await cache.get("k") == entry("v", ttl=60, stored_at=1000)
+
+        await cache.set("k", entry("v", ttl=60, stored_at=clock()), keep_for=3600)
+        clock.advance(61)
+        # Expired: never served from the near copy; Redis still holds it for stale-if-error.
+        held = await cache.get("k")
+        assert held is not None
+        assert not held.fresh(clock())
+        client.delete(f"{redis_space.namespace}:k")
+        assert await cache.get("k") is None
+
+        for key in ("a", "b", "c"):
+            await cache.set(key, entry(key, ttl=60, stored_at=clock()), keep_for=3600)
+        assert cache._near is not None
+        assert len(cache._near) == 2  # bounded like the memory backend
+    finally:
+        client.close()
+        await cache.close()
+
+
+@pytest.mark.redis
+async def test_a_burst_of_redis_calls_queues_for_connections_rather_than_failing(
+    redis_space: RedisSpace,
+) -> None:
+    cache = RedisBackedCache(redis_space.url)
+    guarded = GuardedCache(cache)
+    try:
+        await asyncio.gather(*(guarded.set(f"k{i}", entry(i), keep_for=60) for i in range(300)))
+        got = await asyncio.gather(*(guarded.get(f"k{i}") for i in range(300)))
+        assert [e.value if e else None for e in got] == list(range(300))
+        assert guarded.trouble is None
+    finally:
+        await cache.close()
+
+
+@pytest.mark.redis
 async def test_redis_ignores_foreign_values(redis_space: RedisSpace) -> None:
     client = redis_client()
     try:
         client.set(f"{redis_space.namespace}:k", '{"not": "an entry"}')
+        client.set(f"{redis_space.namespace}:j", "not even JSON")
     finally:
         client.close()
     cache = RedisBackedCache(redis_space.url)
+    guarded = GuardedCache(cache)
     try:
-        assert await cache.get("k") is None
+        assert await guarded.get("k") is None
+        assert await guarded.get("j") is None
+        assert guarded.trouble is None  # a miss, not a broken backend
     finally:
         await cache.close()
 
@@ -202,13 +255,38 @@ async def test_redis_wait_returns_when_the_holder_releases(redis_space: RedisSpa
     try:
         lease = await holder.acquire("k", hold_for=60)
         assert lease is not None
-        waiting = asyncio.create_task(waiter.wait("k", within_s=60))
-        # The waiter subscribes before it checks the lease, so releasing at any point wakes it.
-        await asyncio.sleep(0)
+        async with redis_monitor() as monitor:
+            waiting = asyncio.create_task(waiter.wait("k", within_s=60))
+            # The waiter has subscribed and found the lease held: from here only the note ends it.
+            await until_command(monitor, "EXISTS", waiter.lease_key("k"))
         await holder.release(lease)
-        # Far below the 60 s it would otherwise wait: only the release note can end it in time.
+        # Far below the 60 s it would otherwise wait.
         async with asyncio.timeout(10):
-            await waiting
+            assert await waiting is True
+    finally:
+        await holder.close()
+        await waiter.close()
+
+
+@pytest.mark.redis
+async def test_many_waits_at_once_leave_reads_and_writes_alone(redis_space: RedisSpace) -> None:
+    holder, waiter = RedisBackedCache(redis_space.url), RedisBackedCache(redis_space.url)
+    guarded = GuardedCache(waiter)
+    keys = [f"k{i}" for i in range(150)]  # more than the pool for reads and writes holds
+    try:
+        leases = [await holder.acquire(key, hold_for=60) for key in keys]
+        async with redis_monitor() as monitor:
+            waits = [asyncio.create_task(guarded.wait(key, within_s=60)) for key in keys]
+            await until_command(monitor, "EXISTS", f"{redis_space.namespace}:lease:", times=len(keys))
+        # Every wait is holding a subscribed connection; the cache still reads and writes.
+        await guarded.set("other", entry(1), keep_for=60)
+        assert await guarded.get("other") == entry(1)
+        assert guarded.trouble is None
+        for lease in leases:
+            assert lease is not None
+            await holder.release(lease)
+        async with asyncio.timeout(10):
+            assert await asyncio.gather(*waits) == [True] * len(keys)
     finally:
         await holder.close()
         await waiter.close()
@@ -219,7 +297,7 @@ async def test_redis_wait_without_a_holder_returns_at_once(redis_space: RedisSpa
     cache = RedisBackedCache(redis_space.url)
     try:
         async with asyncio.timeout(10):
-            await cache.wait("k", within_s=60)
+            assert await cache.wait("k", within_s=60) is True
     finally:
         await cache.close()
 
@@ -230,7 +308,7 @@ async def test_redis_wait_is_bounded_when_the_holder_never_releases(redis_space:
     try:
         assert await holder.acquire("k", hold_for=60) is not None
         async with asyncio.timeout(10):
-            await waiter.wait("k", within_s=0.1)
+            assert await waiter.wait("k", within_s=0.1) is False
     finally:
         await holder.close()
         await waiter.close()
@@ -259,6 +337,11 @@ async def test_redis_ping_probes_a_write(redis_space: RedisSpace) -> None:
         await cache.ping()
     finally:
         await cache.close()
+    client = redis_client()
+    try:
+        assert 0 < client.pttl(f"{redis_space.namespace}:probe") <= 1000  # written, and short-lived
+    finally:
+        client.close()
 
 
 async def test_redis_failures_are_cache_trouble() -> None:
@@ -305,8 +388,9 @@ class Broken(Cache):
         self._maybe_fail()
         return Lease(key, "t")
 
-    async def wait(self, key: str, within_s: float) -> None:
+    async def wait(self, key: str, within_s: float) -> bool:
         self._maybe_fail()
+        return True
 
     async def ping(self) -> None:
         self._maybe_fail()
@@ -323,7 +407,7 @@ async def test_guarded_cache_turns_trouble_into_misses_and_logs_once(
     assert await guarded.get("k") is None
     await guarded.set("k", entry(1), keep_for=60)
     assert await guarded.acquire("k", 1) == Lease("k", "")  # fetch directly, share nothing
-    await guarded.wait("k", 1)
+    assert await guarded.wait("k", 1) is False
     assert guarded.trouble == "broken backend: ConnectionError"
     # Within the retry interval the backend is left alone.
     assert backend.calls == 1

@@ -222,6 +222,7 @@ class Upstream:
         shared = calls.memo.get(key)
         if shared is None:
             shared = calls.memo[key] = asyncio.ensure_future(self._fetch(request, key, calls))
+            shared.add_done_callback(_retrieve)
         return await asyncio.shield(shared)
 
     async def _fetch(self, request: UpstreamRequest, key: str, calls: CallLog | None) -> Any:
@@ -248,24 +249,28 @@ class Upstream:
     def _landed(self, key: str, task: asyncio.Future[tuple[Any, Entry, Outcome]]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so a failure nobody awaited any more is not reported
+        _retrieve(task)
 
     async def _lead(
         self, request: UpstreamRequest, key: str, held: Entry | None
     ) -> tuple[Any, Entry, Outcome]:
         """Fetch as the one caller in this process; coordinate with other processes."""
-        lease = await self.cache.acquire(key, self.timeout_s + 1)
+        # Held for as long as one fetch may take; a holder that dies frees it by expiry.
+        hold_for = self.timeout_s + 1
+        lease = await self.cache.acquire(key, hold_for)
         try:
             entry = await self.cache.get(key)
             if entry is not None and entry.fresh(self.cache.clock()):
-                # Filled since the first look: by another process while we were waiting for its
-                # lease, or by a leader that finished in between.
+                # Filled since the first look, by another process or by a leader here that
+                # finished in between.
                 return entry.value, entry, "hit" if lease is not None else "coalesced"
             if lease is None:
                 # Another process is fetching: wait for its answer (bounded), then read it. If the
-                # holder failed or died, fetch ourselves.
-                await self.cache.wait(key, self.lock_wait_s)
+                # holder failed, or died and its lease is still running out, fetch ourselves.
+                if not await self.cache.wait(key, min(self.lock_wait_s, hold_for)):
+                    log.info(
+                        "%s: the process fetching the same request did not finish; fetching", self.source
+                    )
                 entry = await self.cache.get(key)
                 if entry is not None and entry.fresh(self.cache.clock()):
                     return entry.value, entry, "coalesced"
@@ -275,7 +280,7 @@ class Upstream:
             except self.STALE_ON:
                 now = self.cache.clock()
                 if held is not None and held.age(now) <= held.ttl + self.policy.max_stale_s:
-                    log.warning("%s failed; serving an answer %.0fs old", self.source, held.age(now))
+                    log.info("%s failed; serving an answer %.0fs old", self.source, held.age(now))
                     return held.value, held, "stale"
                 raise
             ttl = self.policy.ttl(request)
@@ -341,6 +346,13 @@ class Upstream:
                 credentialed=request.forwarding.credentialed,
             )
         )
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a shared task's failure as seen: every caller still waiting gets it anyway, and one
+    whose callers all went away must not be reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _canonical_body(body: str | None) -> str | None:

@@ -1,0 +1,223 @@
+"""Single-flight: identical cold requests reach the upstream once, in one process and across several.
+
+The upstream is made slow (injected latency) so that the concurrent requests overlap; the proof
+is the emulator's own count of the requests it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.cache import GuardedCache, MemoryCache, RedisBackedCache
+from gateway.upstream.base import CallLog, TtlPolicy, UpstreamRequest
+from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.figshare import FigshareClient
+from tests.cache_support import SECRET, GatewayProcess, RedisSpace
+from tests.conftest import GatewayFactory
+
+pytest_plugins = ("tests.cache_fixtures",)
+
+ARTICLE_TOTAL = '{ figshare { article(id: "766364") { views { total } } } }'
+TOTAL_PATH = "/total/views/article/766364"
+LATENCY_S = 0.3
+
+
+async def fire(urls: list[str], count: int) -> list[dict[str, Any]]:
+    """``count`` identical queries at once, spread over ``urls`` in turn, with the trace on."""
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) as client:
+
+        async def one(i: int) -> dict[str, Any]:
+            response = await client.post(
+                f"{urls[i % len(urls)]}/graphql",
+                json={"query": ARTICLE_TOTAL},
+                headers={"X-Stats-Trace": "1"},
+            )
+            assert response.status_code == 200, response.text
+            result: dict[str, Any] = response.json()
+            assert not result.get("errors"), result["errors"]
+            return result
+
+        return await asyncio.gather(*(one(i) for i in range(count)))
+
+
+def cache_outcomes(results: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(r["cache"] for result in results for r in result["extensions"]["statsTrace"])
+
+
+def totals(results: list[dict[str, Any]]) -> set[int]:
+    return {result["data"]["figshare"]["article"]["views"]["total"] for result in results}
+
+
+async def test_concurrent_cold_requests_make_one_upstream_request_in_a_process(
+    make_gateway: GatewayFactory, figshare: Any, cache_url: str
+) -> None:
+    gateway = make_gateway(cache_url=cache_url)
+    figshare.faults.inject(TOTAL_PATH, delay_s=LATENCY_S)
+    results = await fire([gateway.url], 50)
+    assert len(figshare.log) == 1
+    assert len(totals(results)) == 1
+    outcomes = cache_outcomes(results)
+    assert outcomes["miss"] == 1
+    assert outcomes["miss"] + outcomes["coalesced"] + outcomes["hit"] == 50
+
+
+@pytest.mark.redis
+async def test_concurrent_cold_requests_make_one_upstream_request_across_processes(
+    gateway_processes: Callable[..., list[GatewayProcess]], figshare: Any, redis_space: RedisSpace
+) -> None:
+    env = {
+        "GATEWAY_ERAS_URL": figshare.url,  # not asked here
+        "GATEWAY_FIGSHARE_URL": figshare.url,
+        "GATEWAY_CACHE_URL": redis_space.url,
+        "GATEWAY_CACHE_SECRET": SECRET,
+    }
+    one, two = gateway_processes(env, count=2)
+    figshare.faults.inject(TOTAL_PATH, delay_s=LATENCY_S)
+
+    results = await fire([one.url, two.url], 300)
+
+    assert len(figshare.log) == 1, (one.output(), two.output())
+    assert len(totals(results)) == 1
+    outcomes = cache_outcomes(results)
+    assert outcomes["miss"] == 1
+    assert outcomes["miss"] + outcomes["coalesced"] + outcomes["hit"] == 300
+
+    # A second, later round is answered from Redis by both processes.
+    figshare.faults.clear()
+    again = await fire([one.url, two.url], 10)
+    assert cache_outcomes(again) == Counter({"hit": 10})
+    assert len(figshare.log) == 1
+
+
+# ------------------------------------------------------------------ the lease, step by step
+#
+# Two upstream clients on two Redis connections stand for two gateway processes; their HTTP is
+# mocked so the test decides when an answer arrives.
+
+
+def figshare_client(
+    redis_url: str, handler: Callable[[httpx.Request], Any], lock_wait_s: float = 30
+) -> FigshareClient:
+    return FigshareClient(
+        base_url="http://figshare.invalid",
+        client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        cache=GuardedCache(RedisBackedCache(redis_url)),
+        policy=TtlPolicy(),
+        timeout_s=30,
+        breaker=CircuitBreaker(0, 0),
+        lock_wait_s=lock_wait_s,
+    )
+
+
+async def close(*clients: FigshareClient) -> None:
+    for client in clients:
+        await client.client.aclose()
+        await client.cache.inner.close()
+
+
+TOTALS = UpstreamRequest("GET", TOTAL_PATH)
+
+
+@pytest.mark.redis
+async def test_a_process_waits_for_the_lease_holder_and_reads_its_answer(redis_space: RedisSpace) -> None:
+    first_sent, second_waits = asyncio.Event(), asyncio.Event()
+    sent: list[str] = []
+
+    async def first_upstream(request: httpx.Request) -> httpx.Response:
+        sent.append("first")
+        first_sent.set()
+        await second_waits.wait()  # answer only once the other process is waiting
+        return httpx.Response(200, json={"totals": 5})
+
+    def second_upstream(request: httpx.Request) -> httpx.Response:
+        sent.append("second")
+        return httpx.Response(200, json={"totals": 6})
+
+    first = figshare_client(redis_space.url, first_upstream)
+    second = figshare_client(redis_space.url, second_upstream)
+    original_wait = second.cache.wait
+
+    async def wait(key: str, within_s: float) -> bool:
+        second_waits.set()
+        return await original_wait(key, within_s)
+
+    second.cache.wait = wait  # type: ignore[method-assign]
+    try:
+        first_calls, second_calls = CallLog(), CallLog()
+        leading = asyncio.create_task(first.fetch(TOTALS, first_calls))
+        # The second process asks once the first holds the lease (it has sent its request).
+        await first_sent.wait()
+        answer = await second.fetch(TOTALS, second_calls)
+        assert answer == {"totals": 5}
+        assert await leading == {"totals": 5}
+    finally:
+        await close(first, second)
+    assert sent == ["first"]
+    assert [r.outcome for r in first_calls.records] == ["miss"]
+    assert [r.outcome for r in second_calls.records] == ["coalesced"]
+
+
+async def test_a_caller_going_away_does_not_cancel_the_fetch_for_the_others() -> None:
+    asked, answer_now = asyncio.Event(), asyncio.Event()
+    sent: list[str] = []
+
+    async def upstream(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        asked.set()
+        await answer_now.wait()
+        return httpx.Response(200, json={"totals": 3})
+
+    client = FigshareClient(
+        base_url="http://figshare.invalid",
+        client=httpx.AsyncClient(transport=httpx.MockTransport(upstream)),
+        cache=GuardedCache(MemoryCache(10)),
+        policy=TtlPolicy(),
+        timeout_s=30,
+        breaker=CircuitBreaker(0, 0),
+    )
+    try:
+        first = asyncio.create_task(client.fetch(TOTALS))  # the one that leads
+        second_calls = CallLog()
+        second = asyncio.create_task(client.fetch(TOTALS, second_calls))
+        # Both callers are waiting on the shared request by the time it reaches the upstream.
+        await asked.wait()
+        first.cancel()  # the first caller's client disconnected
+        answer_now.set()
+        assert await second == {"totals": 3}
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    finally:
+        await client.client.aclose()
+    assert sent == [TOTAL_PATH]
+    assert [r.outcome for r in second_calls.records] == ["coalesced"]
+
+
+@pytest.mark.redis
+async def test_a_dead_lease_holder_delays_the_others_only_for_the_bounded_wait(
+    redis_space: RedisSpace,
+) -> None:
+    sent: list[str] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={"totals": 9})
+
+    survivor = figshare_client(redis_space.url, upstream, lock_wait_s=0.2)
+    # A process that took the lease and died: the lease stays until it expires (here: 60 s).
+    dead = RedisBackedCache(redis_space.url)
+    try:
+        assert await dead.acquire(survivor.cache_key(TOTALS), hold_for=60) is not None
+        await dead.close()
+        calls = CallLog()
+        assert await survivor.fetch(TOTALS, calls) == {"totals": 9}
+    finally:
+        await close(survivor)
+    assert sent == [TOTAL_PATH]
+    assert [r.outcome for r in calls.records] == ["miss"]
