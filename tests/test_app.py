@@ -26,9 +26,7 @@ def test_graphiql_for_browsers(gateway: Gateway) -> None:
 
 
 def test_queries_over_get(gateway: Gateway, eras: Any) -> None:
-    response = gateway.http.get(
-        "/graphql", params={"query": '{ zooniverse { project(id: "335") { id } } }'}
-    )
+    response = gateway.http.get("/graphql", params={"query": '{ zooniverse { project(id: "335") { id } } }'})
     assert response.json() == {"data": {"zooniverse": {"project": {"id": "335"}}}}
     assert len(eras.log) == 0  # ids alone cost nothing upstream
 

@@ -41,7 +41,7 @@ from gateway.upstream.breaker import CircuitBreaker
 log = logging.getLogger("gateway.upstream")
 
 Outcome = Literal["hit", "miss", "stale", "coalesced"]
-USER_AGENT = "stats-gateway/0.1 (+https://github.com/)"
+USER_AGENT = "stats-gateway/0.1"
 
 
 @dataclass(frozen=True)
