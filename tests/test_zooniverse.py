@@ -518,3 +518,102 @@ def test_today_is_the_open_end_of_fill_gaps(gateway: Gateway) -> None:
     query = '{ zooniverse { classifications(startDate: "2026-11-16") { series(period: DAY, fillGaps: true) { start } } } }'
     series = data_of(gateway.query(query))["zooniverse"]["classifications"]["series"]
     assert series[-1]["start"] == TODAY.isoformat()
+
+
+# ------------------------------------------------------------------ the docs' examples and older clients
+
+
+def test_documented_examples_as_graphql(gateway: Gateway, eras: Any, eras_dataset: ErasDataset) -> None:
+    """[E-docs]: two projects summed per day; a volunteer's yearly time; a project's week of days."""
+    admin = f"Bearer {demo.PANOPTES_ADMIN_TOKEN}"
+    query = (
+        """{ zooniverse {
+        pair: classifications(projectIds: ["1234", "4321"], startDate: "2026-10-01", endDate: "2026-10-31") { total series(period: DAY) { start count } }
+        user(id: "%d") {
+          yearly: classifications { timeSpent series(period: YEAR) { start count timeSpent } }
+          week: classifications(projectIds: ["1234"], startDate: "2026-11-09", endDate: "2026-11-16") { series(period: DAY) { start count } }
+        } } }"""
+        % demo.VOLUNTEER_ID
+    )
+    z = data_of(gateway.query(query, Authorization=admin))["zooniverse"]
+    pair = in_window(
+        (e for e in eras_dataset.classifications if e.project_id in (1234, 4321)),
+        date(2026, 10, 1),
+        date(2026, 10, 31),
+    )
+    assert z["pair"]["total"] == len(pair)
+    assert z["pair"]["series"] == buckets(pair, "day")
+    mine = user_events(eras_dataset)
+    yearly = z["user"]["yearly"]
+    assert [{"start": b["start"], "count": b["count"]} for b in yearly["series"]] == buckets(mine, "year")
+    assert yearly["timeSpent"] == pytest.approx(sum(e.session_time for e in mine), abs=1e-3)
+    assert sum(b["timeSpent"] for b in yearly["series"]) == pytest.approx(yearly["timeSpent"], abs=1e-3)
+    week = in_window((e for e in mine if e.project_id == 1234), date(2026, 11, 9), date(2026, 11, 16))
+    assert z["user"]["week"]["series"] == buckets(week, "day")
+    sent = {(r.path, tuple(sorted(r.params.items()))) for r in eras.log.requests}
+    user_path = f"/classifications/users/{demo.VOLUNTEER_ID}"
+    assert sent == {
+        (
+            "/classifications",
+            (
+                ("end_date", "2026-10-31"),
+                ("period", "day"),
+                ("project_id", "1234,4321"),
+                ("start_date", "2026-10-01"),
+            ),
+        ),
+        (user_path, (("period", "year"), ("time_spent", "true"))),
+        (
+            user_path,
+            (
+                ("end_date", "2026-11-16"),
+                ("period", "day"),
+                ("project_id", "1234"),
+                ("start_date", "2026-11-09"),
+            ),
+        ),
+    }
+    assert len(eras.log) == 3
+    assert all(r.header("authorization") == admin for r in eras.log.requests if r.path == user_path)
+
+
+def test_all_projects_page_and_mobile_client(gateway: Gateway, eras: Any, eras_dataset: ErasDataset) -> None:
+    """§8 7 (yearly buckets with the per-project list) and §8 9 (contributions alone)."""
+    query = """query($id: ID!) { zooniverse { user(id: $id) {
+        page: classifications(startDate: "2015-06-01", endDate: "2026-11-20") {
+          series(period: YEAR) { start count } projectContributions { project { id } count } }
+        mobile: classifications { projectContributions { project { id } count } }
+    } } }"""
+    user = data_of(gateway.query(query, {"id": str(demo.VOLUNTEER_ID)}, Authorization=BEARER))["zooniverse"][
+        "user"
+    ]
+    per_project = Counter(str(e.project_id) for e in user_events(eras_dataset))
+    assert {c["project"]["id"]: c["count"] for c in user["mobile"]["projectContributions"]} == dict(
+        per_project
+    )
+    assert user["page"]["projectContributions"] == user["mobile"]["projectContributions"]
+    sent = sorted(tuple(sorted(r.params.items())) for r in eras.log.requests)
+    assert sent == sorted(
+        [
+            (
+                ("end_date", "2026-11-20"),
+                ("period", "year"),
+                ("project_contributions", "true"),
+                ("start_date", "2015-06-01"),
+            ),
+            (("project_contributions", "true"),),
+        ]
+    )
+
+
+def test_anonymous_group_card_sends_no_token(gateway: Gateway, eras: Any) -> None:
+    """§8 11: the 'my groups' card of a public group: the empty query, no credential needed."""
+    query = '{ zooniverse { userGroup(id: "44") { classifications { total timeSpent activeUsers projectContributions { project { id } count } } } } }'
+    stats = data_of(gateway.query(query))["zooniverse"]["userGroup"]["classifications"]
+    assert stats["total"] == sum(c["count"] for c in stats["projectContributions"])
+    request = only(eras.log)
+    assert (request.path, request.params, request.header("authorization")) == (
+        "/classifications/user_groups/44",
+        {},
+        None,
+    )
