@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from starlette.requests import Request
@@ -24,4 +24,3 @@ class GatewayContext:
     request: Request | None = None
     response: Response | None = None
     trace: bool = False
-    notes: list[str] = field(default_factory=list)

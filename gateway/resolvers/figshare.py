@@ -131,19 +131,19 @@ class FigshareSource:
     async def total(self, s: Series) -> int:
         if s.window == Window() and s.narrowing is None:
             request = self.client.totals(s.scope, s.counter, s.item, s.item_id)
-            return read_totals(await self.client.get(request, self.calls))
+            return read_totals(await self.client.fetch(request, self.calls))
         if s.window.start is None:
             # A total's open start is all time, not the upstream's default (the end's month).
             s = replace(s, window=Window(ALL_TIME_START, s.window.end or self.today))
         forwarding = self._forwarding(s.scope, "A windowed total")
         request = self.client.timeline(s, "total", forwarding, today=self.today)
-        return sum(count for _, count in read_timeline(await self.client.get(request, self.calls)))
+        return sum(count for _, count in read_timeline(await self.client.fetch(request, self.calls)))
 
     async def series(self, s: Series, granularity: Granularity, fill_gaps: bool) -> list[tuple[date, int]]:
         forwarding = self._forwarding(s.scope, "A timeline")
         upstream = "day" if granularity is Granularity.WEEK else granularity.value
         request = self.client.timeline(s, upstream, forwarding, today=self.today)
-        buckets = rebucket(read_dated_timeline(await self.client.get(request, self.calls)), granularity)
+        buckets = rebucket(read_dated_timeline(await self.client.fetch(request, self.calls)), granularity)
         if not fill_gaps:
             return buckets
         first = s.window.start or (buckets[0][0] if buckets else None)
@@ -163,7 +163,7 @@ class FigshareSource:
             windows = [Window(a, b) for a, b in year_chunks(s.window.start, s.window.end or self.today)]
         answers = await asyncio.gather(
             *(
-                self.client.get(
+                self.client.fetch(
                     self.client.breakdown(replace(s, window=w), "total", forwarding, today=self.today),
                     self.calls,
                 )
@@ -215,7 +215,7 @@ class FigshareSource:
             item_id=item_id,
             sub_item=sub_item,
         )
-        return read_top(await self.client.get(request, self.calls))[:limit]
+        return read_top(await self.client.fetch(request, self.calls))[:limit]
 
     async def public_article_count(self, group_id: str) -> int:
         result = await self._counts.load(group_id)
@@ -226,7 +226,7 @@ class FigshareSource:
     async def _count_articles(self, group_ids: Sequence[str]) -> list[int | BaseException]:
         ids = sorted(set(group_ids), key=int)
         try:
-            answer = read_article_counts(await self.client.get(self.client.count_articles(ids), self.calls))
+            answer = read_article_counts(await self.client.fetch(self.client.count_articles(ids), self.calls))
         except Exception as exc:
             return [exc] * len(group_ids)
         # Groups the upstream does not list have no public articles.

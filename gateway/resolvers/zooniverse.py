@@ -114,7 +114,7 @@ class ErasPlanner:
         groups: dict[tuple[ErasQuery, Forwarding], list[int]] = {}
         for index, key in enumerate(keys):
             groups.setdefault((key.query, key.forwarding), []).append(index)
-        results: list[ErasCounts | BaseException] = [BadUserInput("unplanned")] * len(keys)
+        results: dict[int, ErasCounts | BaseException] = {}
 
         async def run(query: ErasQuery, forwarding: Forwarding, indexes: list[int]) -> None:
             requests, serving = plan(query.route, [keys[i].need for i in indexes])
@@ -132,7 +132,7 @@ class ErasPlanner:
                 results[index] = answers[slot]
 
         await asyncio.gather(*(run(q, f, idx) for (q, f), idx in groups.items()))
-        return results
+        return [results[index] for index in range(len(keys))]
 
 
 @dataclass

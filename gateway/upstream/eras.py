@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from gateway.auth import Access
+from gateway.auth import Access, Forwarding
 from gateway.dates import Window
 from gateway.errors import UpstreamError, UpstreamUnauthenticated
 from gateway.upstream.base import CallLog, Upstream, UpstreamRequest
@@ -238,7 +238,9 @@ class ErasClient(Upstream):
 
     source = SOURCE
 
-    def request(self, query: ErasQuery, flags: ErasFlags, forwarding: Any, *, today: date) -> UpstreamRequest:
+    def request(
+        self, query: ErasQuery, flags: ErasFlags, forwarding: Forwarding, *, today: date
+    ) -> UpstreamRequest:
         return UpstreamRequest(
             method="GET",
             path=query.path,

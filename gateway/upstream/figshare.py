@@ -17,7 +17,7 @@ import httpx
 
 from gateway.auth import PUBLIC, Access, Forwarding
 from gateway.dates import Window
-from gateway.upstream.base import CallLog, Upstream, UpstreamRequest
+from gateway.upstream.base import Upstream, UpstreamRequest
 from gateway.upstream.wire import BodyReader, window_params
 
 SOURCE = "FIGSHARE"
@@ -212,9 +212,6 @@ class FigshareClient(Upstream):
     def count_articles(self, group_ids: list[str]) -> UpstreamRequest:
         body = json.dumps({"groups": [{"id": int(g)} for g in group_ids]}, separators=(",", ":"))
         return UpstreamRequest("POST", "/count/articles", body=body, forwarding=PUBLIC)
-
-    async def get(self, request: UpstreamRequest, calls: CallLog | None) -> Any:
-        return await self.fetch(request, calls)
 
     def error_message(self, response: httpx.Response) -> str | None:
         try:
