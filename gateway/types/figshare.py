@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import strawberry
 from strawberry.federation import type as federated
@@ -119,6 +119,11 @@ class FigshareItem:
     id: strawberry.ID
     scope: strawberry.Private[Scope]
 
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Self:
+        """An entity from another subgraph: its stats are read in the public scope."""
+        return cls(id=strawberry.ID(numeric_id(f"{cls.__name__}.id", id)), scope=Scope())
+
     @strawberry.field(
         description="The institution scope this item's stats are read in, or null for the public scope."
     )
@@ -195,38 +200,19 @@ class FigshareItem:
         return _entries(pairs)
 
 
-def _ref(kind: str, id: object) -> tuple[strawberry.ID, Scope]:
-    return strawberry.ID(numeric_id(f"{kind}.id", id)), Scope()
-
-
 @federated(keys=["id"])
 class FigshareArticle(FigshareItem):
     kind: ClassVar[str] = "article"
-
-    @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> FigshareArticle:
-        ident, scope = _ref("FigshareArticle", id)
-        return cls(id=ident, scope=scope)
 
 
 @federated(keys=["id"])
 class FigshareAuthor(FigshareItem):
     kind: ClassVar[str] = "author"
 
-    @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> FigshareAuthor:
-        ident, scope = _ref("FigshareAuthor", id)
-        return cls(id=ident, scope=scope)
-
 
 @federated(keys=["id"])
 class FigshareCollection(FigshareItem):
     kind: ClassVar[str] = "collection"
-
-    @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> FigshareCollection:
-        ident, scope = _ref("FigshareCollection", id)
-        return cls(id=ident, scope=scope)
 
 
 @federated(keys=["id"])
@@ -240,20 +226,10 @@ class FigshareGroup(FigshareItem):
     async def public_article_count(self, info: Info) -> int | None:
         return await info.context.figshare.public_article_count(self.id)
 
-    @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> FigshareGroup:
-        ident, scope = _ref("FigshareGroup", id)
-        return cls(id=ident, scope=scope)
-
 
 @federated(keys=["id"])
 class FigshareProject(FigshareItem):
     kind: ClassVar[str] = "project"
-
-    @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> FigshareProject:
-        ident, scope = _ref("FigshareProject", id)
-        return cls(id=ident, scope=scope)
 
 
 @strawberry.type
