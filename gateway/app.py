@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -116,7 +118,9 @@ class GraphQLView(GraphQL[GatewayContext, None]):
     """Strawberry's ASGI view with the gateway's context, cache headers and call trace."""
 
     def __init__(self, app: GatewayApp) -> None:
-        super().__init__(create_schema(), graphql_ide="graphiql", allow_queries_via_get=True)
+        settings = app.settings
+        schema = create_schema(max_depth=settings.max_depth, max_aliases=settings.max_aliases)
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.gateway = app
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
@@ -234,6 +238,16 @@ def create_app(
             Route("/readyz", gateway.readyz, methods=["GET"]),
         ],
         lifespan=gateway.lifespan,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origin_list,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", settings.figshare_auth_header, TRACE_HEADER],
+                expose_headers=["Cache-Control", "Warning"],
+                max_age=3600,
+            )
+        ],
     )
     app.state.gateway = gateway
     return app

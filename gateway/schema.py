@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql.error import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.federation import Schema
 from strawberry.types.execution import ExecutionContext
 
@@ -39,7 +39,8 @@ class GatewaySchema(Schema):
         return None
 
 
-def create_schema() -> GatewaySchema:
+def create_schema(*, max_depth: int = 12, max_aliases: int = 200) -> GatewaySchema:
+    """The schema; the limits bound how far one operation can fan out upstream."""
     return GatewaySchema(
         query=Query,
         types=FIGSHARE_TYPES,
@@ -48,6 +49,8 @@ def create_schema() -> GatewaySchema:
             ErrorCodes,
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         ],
         scalar_overrides=SCALAR_OVERRIDES,
     )

@@ -47,7 +47,17 @@ class Settings:
     breaker_failures: int = 5
     breaker_reset_s: float = 30.0
     max_ids: int = 100
+    # Bounds on one operation, so a single request cannot fan out without limit upstream.
+    max_depth: int = 12
+    max_aliases: int = 200
+    # Browser origins allowed to call the gateway (comma-separated, or * for any). Credentials
+    # travel in headers, never cookies, so any origin is safe to allow.
+    cors_origins: str = "*"
     log_level: str = "info"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def __post_init__(self) -> None:
         for name in ("eras_url", "figshare_url"):
@@ -58,7 +68,14 @@ class Settings:
                 f"GATEWAY_CACHE_URL: unsupported scheme {scheme!r} "
                 "(use memory://, redis://host:port/db or none://)"
             )
-        positive = ("upstream_timeout_s", "cache_max_entries", "cache_lock_wait_s", "max_ids")
+        positive = (
+            "upstream_timeout_s",
+            "cache_max_entries",
+            "cache_lock_wait_s",
+            "max_ids",
+            "max_depth",
+            "max_aliases",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"GATEWAY_{name.upper()}: must be greater than 0")

@@ -100,3 +100,28 @@ def test_gateway_errors_get_their_code_and_others_are_masked(error_schema: straw
     assert by_path["bad"].extensions == {"code": "BAD_USER_INPUT", "argument": "x"}
     assert by_path["broken"].extensions == {"code": "INTERNAL_SERVER_ERROR"}
     assert "passwd" not in by_path["broken"].message
+
+
+def test_browsers_may_call_from_other_origins(gateway: Gateway) -> None:
+    preflight = gateway.http.options(
+        "/graphql",
+        headers={
+            "Origin": "https://app.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, x-figshare-authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] in ("*", "https://app.example.org")
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "authorization" in allowed
+    assert "x-figshare-authorization" in allowed
+
+
+def test_operations_are_bounded_before_any_request(make_gateway: Any, eras: Any) -> None:
+    gateway = make_gateway(max_aliases=3, max_depth=5)
+    many = "{ zooniverse { %s } }" % " ".join(f"a{i}: classifications {{ total }}" for i in range(4))
+    assert codes(gateway.query(many)) == ["GRAPHQL_VALIDATION_FAILED"]
+    deep = '{ zooniverse { userGroup(id: "42") { classifications { projectContributions { project { classifications { total } } } } } } }'
+    assert codes(gateway.query(deep)) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert len(eras.log) == 0
