@@ -18,7 +18,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -26,6 +27,7 @@ from strawberry.types import ExecutionResult
 from gateway.auth import CallerCredentials, CredentialRouter
 from gateway.cache import GuardedCache, create_cache
 from gateway.context import GatewayContext
+from gateway.graphiql import STATIC_PREFIX, graphiql_html
 from gateway.resolvers.figshare import FigshareSource
 from gateway.resolvers.zooniverse import ErasPlanner, ZooniverseSource
 from gateway.schema import create_schema
@@ -36,6 +38,7 @@ from gateway.upstream.eras import ErasClient
 from gateway.upstream.figshare import FigshareClient
 
 TRACE_HEADER = "x-stats-trace"
+GRAPHIQL_PAGE = graphiql_html()
 
 
 def utc_today() -> date:
@@ -122,6 +125,11 @@ class GraphQLView(GraphQL[GatewayContext, None]):
         schema = create_schema(max_depth=settings.max_depth, max_aliases=settings.max_aliases)
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.gateway = app
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # Our own page: its scripts come from this server, so GraphiQL works with no network.
+        return GRAPHIQL_PAGE
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
         services = self.gateway.services
@@ -236,6 +244,7 @@ def create_app(
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/readyz", gateway.readyz, methods=["GET"]),
+            Mount(STATIC_PREFIX, StaticFiles(packages=[("gateway", "static/graphiql")]), name="graphiql"),
         ],
         lifespan=gateway.lifespan,
         middleware=[
