@@ -8,7 +8,6 @@ Resolvers and the upstream layer raise these; the ``ErrorCodes`` schema extensio
       Unauthenticated         a credential is needed and the request carries none
       UpstreamError           something went wrong at an upstream (carries ``source``)
         UpstreamRejectedInput the upstream answered 400 (BAD_USER_INPUT)
-        UpstreamUnauthenticated the upstream wants a credential none was sent for
         Forbidden             the upstream refused the credential
         NotFound              the upstream says the thing does not exist
         UpstreamTimeout       no answer within the deadline
@@ -65,12 +64,6 @@ class UpstreamRejectedInput(UpstreamError):
     """The upstream answered 400: the caller's arguments, though the gateway's checks passed."""
 
     code = "BAD_USER_INPUT"
-
-
-class UpstreamUnauthenticated(UpstreamError):
-    """The upstream wants a credential the caller did not send (so none was forwarded)."""
-
-    code = "UNAUTHENTICATED"
 
 
 class Forbidden(UpstreamError):

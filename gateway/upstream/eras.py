@@ -17,7 +17,7 @@ import httpx
 
 from gateway.auth import Access, Forwarding
 from gateway.dates import Window
-from gateway.errors import UpstreamError, UpstreamUnauthenticated
+from gateway.errors import Forbidden, UpstreamError
 from gateway.upstream.base import CallLog, Upstream, UpstreamRequest
 from gateway.upstream.wire import BodyReader, window_params
 
@@ -270,12 +270,13 @@ class ErasClient(Upstream):
 
     def error_from_response(self, request: UpstreamRequest, response: httpx.Response) -> UpstreamError:
         if response.status_code == 403 and not request.forwarding.credentialed:
-            # ERAS answers 403 for a missing token too; no credential was sent, so say so.
+            # ERAS refuses with 403 when no token came too (a private group's stats): FORBIDDEN,
+            # as every upstream 403, but say what would help.
             said = self.error_message(response)
-            return UpstreamUnauthenticated(
-                "ERAS needs a bearer token for this"
+            return Forbidden(
+                "ERAS refused to show this without a bearer token"
                 + (f" ({said})." if said else ".")
-                + " Send Authorization: Bearer <Panoptes token>.",
+                + " Send Authorization: Bearer <Panoptes token> of a member or an admin.",
                 source=SOURCE,
                 status=403,
             )
