@@ -55,7 +55,9 @@ class LoopbackServer:
             self._loop.close()
 
     def start(self) -> LoopbackServer:
-        self._thread.start()
+        """Start serving (again calls are no-ops, so ``with x.serve():`` works too)."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
         return self
 
     def stop(self) -> None:
