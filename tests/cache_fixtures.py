@@ -12,11 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.app import create_app
-from gateway.emulators.server import LoopbackServer
-from gateway.settings import Settings
 from tests.cache_support import (
-    SECRET,
     ClockedFactory,
     GatewayProcess,
     PrivateRedis,
@@ -24,7 +20,7 @@ from tests.cache_support import (
     drop_namespace,
     require_redis,
 )
-from tests.conftest import Gateway, Upstream, fixed_today
+from tests.conftest import Gateway, GatewayFactory
 
 
 @pytest.fixture
@@ -39,25 +35,14 @@ def redis_space(request: pytest.FixtureRequest) -> Iterator[RedisSpace]:
 
 
 @pytest.fixture
-def make_clocked_gateway(eras: Upstream, figshare: Upstream) -> Iterator[ClockedFactory]:
-    """Like ``make_gateway``, with the cache clock given: ``make(clock, **settings_overrides)``."""
-    started: list[Gateway] = []
+def make_clocked_gateway(make_gateway: GatewayFactory) -> ClockedFactory:
+    """Like ``make_gateway``, with the cache clock given and memory:// by default."""
 
     def make(clock: Callable[[], float], **overrides: Any) -> Gateway:
-        settings = Settings(
-            eras_url=eras.url,
-            figshare_url=figshare.url,
-            cache_url=overrides.pop("cache_url", "memory://"),
-            cache_secret=SECRET,
-            **overrides,
-        )
-        gateway = Gateway(LoopbackServer(create_app(settings, today=fixed_today, clock=clock)).start())
-        started.append(gateway)
-        return gateway
+        overrides.setdefault("cache_url", "memory://")
+        return make_gateway(clock=clock, **overrides)
 
-    yield make
-    for gateway in started:
-        gateway.close()
+    return make
 
 
 @pytest.fixture

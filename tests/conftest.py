@@ -7,6 +7,7 @@ is TODAY, so numbers and cache lifetimes do not depend on the day the suite runs
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -129,10 +130,11 @@ GatewayFactory = Callable[..., Gateway]
 
 @pytest.fixture
 def make_gateway(eras: Upstream, figshare: Upstream) -> Iterator[GatewayFactory]:
-    """Start gateways pointed at the emulators; ``settings`` fields may be overridden."""
+    """Start gateways pointed at the emulators; ``settings`` fields may be overridden, and
+    ``clock`` sets the cache's clock."""
     started: list[Gateway] = []
 
-    def make(**overrides: Any) -> Gateway:
+    def make(*, clock: Callable[[], float] = time.time, **overrides: Any) -> Gateway:
         settings = Settings(
             eras_url=eras.url,
             figshare_url=figshare.url,
@@ -140,7 +142,7 @@ def make_gateway(eras: Upstream, figshare: Upstream) -> Iterator[GatewayFactory]
             cache_secret="test-secret",
             **overrides,
         )
-        app = create_app(settings, today=fixed_today)
+        app = create_app(settings, today=fixed_today, clock=clock)
         gateway = Gateway(LoopbackServer(app).start())
         started.append(gateway)
         return gateway
