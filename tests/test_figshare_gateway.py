@@ -27,6 +27,7 @@ from gateway.emulators.figshare_data import (
     basic_header,
 )
 from tests.conftest import TODAY, Gateway, Upstream, codes, data_of
+from tests.figshare_oracle import belongs
 
 MONTH_START = TODAY.replace(day=1)
 ART = 766364  # the first demo article: steady recent traffic and a long tail of places
@@ -44,19 +45,6 @@ Call = tuple[str, str, tuple[tuple[str, str], ...], str | None]
 
 def scope_data(dataset: FigshareDataset, slug: str | None) -> ScopeData:
     return dataset.public if slug is None else dataset.institutions[slug]
-
-
-def belongs(article: Article, item: str, item_id: int) -> bool:
-    if item == "article":
-        return article.id == item_id
-    if item == "author":
-        return item_id in article.author_ids
-    if item == "group":
-        return article.group_id == item_id
-    if item == "collection":
-        return item_id in article.collection_ids
-    assert item == "project"
-    return article.project_id == item_id
 
 
 def kept(article: Article, narrowed: Filter) -> bool:

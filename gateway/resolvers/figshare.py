@@ -96,7 +96,8 @@ class FigshareSource:
         credentials: CallerCredentials,
         calls: CallLog,
         today: date,
-        credential_header: str = "X-Figshare-Authorization",
+        *,
+        credential_header: str,
     ) -> None:
         self.credential_header = credential_header
         self.client = client

@@ -243,7 +243,7 @@ class ZooniverseSource:
         self,
         route: ErasRoute,
         *,
-        subject_id: str | None = None,
+        subject_id: object | None = None,
         project_ids: Sequence[object] | None = None,
         workflow_ids: Sequence[object] | None = None,
         user_ids: Sequence[object] | None = None,
@@ -260,7 +260,8 @@ class ZooniverseSource:
                 "Give projectIds or workflowIds, not both: ERAS counts by one or the other.",
                 argument="workflowIds",
             )
-        query = ErasQuery(route, subject_id, projects, workflows, users, window)
+        subject = None if subject_id is None else numeric_id("id", subject_id)
+        query = ErasQuery(route, subject, projects, workflows, users, window)
         forwarding = self.router.route(
             "ERAS",
             route.access,
@@ -269,7 +270,3 @@ class ZooniverseSource:
             hint="send Authorization: Bearer <Panoptes token> of that volunteer or of an admin",
         )
         return StatsHandle(self.planner, query, forwarding)
-
-    @staticmethod
-    def subject(name: str, value: object) -> str:
-        return numeric_id(name, value)

@@ -266,7 +266,7 @@ class ZooniverseUser:
             info,
             UserClassificationStats,
             ErasRoute.USER,
-            subject_id=info.context.zooniverse.subject("id", self.id),
+            subject_id=self.id,
             project_ids=project_ids,
             workflow_ids=workflow_ids,
             start=start_date,
@@ -313,7 +313,7 @@ class ZooniverseUserGroup:
             info,
             GroupClassificationStats,
             ErasRoute.USER_GROUP,
-            subject_id=info.context.zooniverse.subject("id", self.id),
+            subject_id=self.id,
             project_ids=project_ids,
             workflow_ids=workflow_ids,
             start=start_date,
@@ -329,7 +329,7 @@ class ZooniverseUserGroup:
     ) -> list[MemberStats] | None:
         handle = info.context.zooniverse.handle(
             ErasRoute.USER_GROUP,
-            subject_id=info.context.zooniverse.subject("id", self.id),
+            subject_id=self.id,
             start=start_date,
             end=end_date,
         )

@@ -35,6 +35,7 @@ from gateway.emulators.figshare_data import (
 )
 from gateway.emulators.recorder import EmulatorApp, RecordedRequest
 from gateway.emulators.server import LoopbackServer
+from tests.figshare_oracle import belongs
 
 TODAY = date(2025, 7, 20)
 MONTH_START = date(2025, 7, 1)
@@ -56,19 +57,6 @@ def scope_of(slug: str | None) -> ScopeData:
 # ---------------------------------------------------------------------------------------------
 # Independent expectations
 # ---------------------------------------------------------------------------------------------
-
-
-def belongs(article: Article, item: str, item_id: int) -> bool:
-    if item == "article":
-        return article.id == item_id
-    if item == "author":
-        return item_id in article.author_ids
-    if item == "group":
-        return article.group_id == item_id
-    if item == "collection":
-        return item_id in article.collection_ids
-    assert item == "project"
-    return article.project_id == item_id
 
 
 def oracle_rows(
