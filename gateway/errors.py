@@ -1,23 +1,35 @@
-"""The gateway's error tree and the GraphQL codes it maps to (CONTRACT.md, "Errors").
+"""The gateway's error tree, its GraphQL codes, and the translations into it.
 
-Resolvers and the upstream layer raise these; the ``ErrorCodes`` schema extension turns them into
-``errors[].extensions``. Messages are written for the caller and never contain a credential.
+Everything that can go wrong is translated into this tree where it crosses a boundary: transport
+failures in ``from_transport`` (most specific first, chained with ``from``), upstream statuses in
+``from_status``, and every error of a GraphQL result in ``graphql_error`` (codes for graphql-core's
+own errors, a mask over anything unexpected). Messages are written for the caller and never hold a
+credential.
 
     GatewayError
       BadUserInput            arguments the upstream would reject; raised before any request
-      Unauthenticated         a credential is needed and the request carries none
+      Unauthenticated         a credential is needed and the request carries none (or a bad one)
+      BudgetExceeded          the operation needs more upstream requests than it may make
       UpstreamError           something went wrong at an upstream (carries ``source``)
         UpstreamRejectedInput the upstream answered 400 (BAD_USER_INPUT)
         Forbidden             the upstream refused the credential
         NotFound              the upstream says the thing does not exist
         UpstreamTimeout       no answer within the deadline
-        UpstreamUnavailable   connection failed, 5xx, 429, or the circuit is open
+        UpstreamUnavailable   connection failed, 5xx, 429, paused after a 429, or circuit open
         UpstreamBadResponse   a body the gateway cannot read
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import httpx
+from graphql import GraphQLError
+
+log = logging.getLogger("gateway.errors")
+
+INTERNAL_MESSAGE = "Internal server error."
 
 
 class GatewayError(Exception):
@@ -48,10 +60,25 @@ class Unauthenticated(GatewayError):
     code = "UNAUTHENTICATED"
 
 
+class BudgetExceeded(GatewayError):
+    """The field's upstream requests would take the operation past its call budget."""
+
+    code = "UPSTREAM_BUDGET_EXCEEDED"
+
+    def __init__(self, budget: int, needed: int) -> None:
+        super().__init__(
+            f"This field needs {needed} more upstream request(s), past the operation's budget of "
+            f"{budget} (GATEWAY_MAX_UPSTREAM_CALLS): ask for fewer items, aliases or a shorter window.",
+            budget=budget,
+        )
+
+
 class UpstreamError(GatewayError):
     """A failure that came from (or on the way to) an upstream service."""
 
     code = "UPSTREAM_UNAVAILABLE"
+    # Worth answering with an expired copy, and worth a retry: no real answer came.
+    transient = False
 
     def __init__(self, message: str, *, source: str, status: int | None = None, **extensions: Any) -> None:
         if status is not None:
@@ -76,11 +103,122 @@ class NotFound(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     code = "UPSTREAM_TIMEOUT"
+    transient = True
 
 
 class UpstreamUnavailable(UpstreamError):
+    """``retryable``: worth asking again within the deadline (no answer, 429, 502-504)."""
+
     code = "UPSTREAM_UNAVAILABLE"
+    transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        retryable: bool = False,
+        **extensions: Any,
+    ) -> None:
+        if retry_after_s is not None:
+            extensions["retryAfter"] = max(1, round(retry_after_s))
+        super().__init__(message, source=source, status=status, **extensions)
+        self.retry_after_s = retry_after_s
+        self.retryable = retryable
 
 
 class UpstreamBadResponse(UpstreamError):
     code = "UPSTREAM_BAD_RESPONSE"
+    transient = True
+
+
+# ---------------------------------------------------------------------- translations
+
+
+def from_transport(exc: Exception, source: str, timeout_s: float) -> UpstreamError:
+    """An exception raised while sending, as the gateway's error (chain it with ``from``)."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return UpstreamTimeout(f"{source} did not answer within {timeout_s:g} s.", source=source)
+    reason = "refused the connection" if isinstance(exc, httpx.ConnectError) else "dropped the connection"
+    return UpstreamUnavailable(f"{source} could not be reached (it {reason}).", source=source, retryable=True)
+
+
+def from_status(
+    source: str, status: int, said: str | None, *, retry_after_s: float | None = None
+) -> UpstreamError:
+    """An upstream's error status, most specific first; ``said`` is its own message, if any."""
+    detail = f": {said}" if said else "."
+    if status == 400:
+        return UpstreamRejectedInput(f"{source} rejected the arguments{detail}", source=source, status=status)
+    if status in (401, 403):
+        return Forbidden(f"{source} refused the credentials{detail}", source=source, status=status)
+    if status == 404:
+        return NotFound(f"{source} has no such resource{detail}", source=source, status=status)
+    if status == 429 or status >= 500:
+        what = "is rate limiting" if status == 429 else f"failed with status {status}"
+        return UpstreamUnavailable(
+            f"{source} {what}.",
+            source=source,
+            status=status,
+            retry_after_s=retry_after_s,
+            retryable=status in (429, 502, 503, 504),
+        )
+    return UpstreamBadResponse(
+        f"{source} answered with unexpected status {status}.", source=source, status=status
+    )
+
+
+# graphql-core's wording for argument and variable values the schema does not accept.
+_BAD_VALUE_HINTS = (
+    "Variable",
+    "does not exist in",
+    "Expected value of type",
+    "got invalid value",
+    "cannot represent",
+    "Int cannot",
+    "Boolean cannot",
+    "of required type",
+)
+
+
+def graphql_error(error: GraphQLError) -> GraphQLError:
+    """``error`` with its ``extensions.code``; anything unexpected masked, and logged here once."""
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        return GraphQLError(
+            original.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=original,
+            extensions=original.extensions,
+        )
+    if isinstance(original, GraphQLError):
+        return graphql_error(original)
+    if original is None:
+        # Raised by graphql-core itself: a document or variables the schema does not accept.
+        if error.extensions and "code" in error.extensions:
+            return error
+        bad_value = any(hint in error.message for hint in _BAD_VALUE_HINTS)
+        code = "BAD_USER_INPUT" if bad_value else "GRAPHQL_VALIDATION_FAILED"
+        if error.path is None and error.message.startswith("Syntax Error"):
+            code = "GRAPHQL_PARSE_FAILED"
+        error.extensions = {**(error.extensions or {}), "code": code}
+        return error
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return GraphQLError(
+        INTERNAL_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR"},
+    )
+
+
+def request_error(message: str, code: str) -> dict[str, Any]:
+    """An error about the HTTP request itself, in the shape of a GraphQL error."""
+    return {"message": message, "extensions": {"code": code}}

@@ -1,17 +1,20 @@
-"""The table of contents: root fields and the federation v2 schema with its extensions."""
+"""The table of contents: root fields and the federation v2 schema.
+
+Adding an upstream adds its root field here.
+"""
 
 from __future__ import annotations
 
-import strawberry
-from graphql.error import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
-from strawberry.federation import Schema
-from strawberry.types.execution import ExecutionContext
+from typing import Any
 
-from gateway.extensions import ErrorCodes
+import strawberry
+from strawberry.federation import Schema
+from strawberry.federation.schema import FederationAny
+
+from gateway.errors import BadUserInput
 from gateway.types.common import SCALAR_OVERRIDES
 from gateway.types.figshare import FIGSHARE_TYPES, Figshare
-from gateway.types.zooniverse import Zooniverse
+from gateway.types.zooniverse import ZOONIVERSE_ENTITIES, Zooniverse
 
 
 @strawberry.type
@@ -30,30 +33,45 @@ class Query:
         return Figshare.open(institution)
 
 
+ENTITIES: dict[str, Any] = {t.__name__: t for t in (*ZOONIVERSE_ENTITIES, *FIGSHARE_TYPES)}
+
+
 class GatewaySchema(Schema):
-    """Federation schema that logs only unexpected errors (the others are the caller's news)."""
+    """The federation schema, whose ``_entities`` judges each representation on its own."""
 
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        return None
+    def entities_resolver(
+        self, info: strawberry.Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        most = info.context.limits.max_entities
+        if len(representations) > most:
+            raise BadUserInput(
+                f"_entities got {len(representations)} representations; at most {most} are resolved in "
+                "one request (GATEWAY_MAX_ENTITIES).",
+                argument="representations",
+            )
+        return [FederationAny(_entity(i, r)) for i, r in enumerate(representations)]
 
 
-def create_schema(*, max_depth: int = 12, max_aliases: int = 200) -> GatewaySchema:
-    """The schema; the limits bound how far one operation can fan out upstream."""
-    return GatewaySchema(
-        query=Query,
-        types=FIGSHARE_TYPES,
-        # Factories: a fresh extension per request; the parser and validation caches are shared.
-        extensions=[
-            ErrorCodes,
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-        ],
-        scalar_overrides=SCALAR_OVERRIDES,
-    )
+def _entity(index: int, representation: Any) -> Any:
+    """One representation's entity, or the reason it cannot be one (it fails alone)."""
+    where = f"representations[{index}]"
+    if not isinstance(representation, dict):
+        return BadUserInput(f"{where} must be an object with __typename and id.", argument="representations")
+    kind = ENTITIES.get(str(representation.get("__typename")))
+    if kind is None:
+        return BadUserInput(
+            f"{where}: __typename must be one of {', '.join(sorted(ENTITIES))}.", argument="representations"
+        )
+    if representation.get("id") is None:
+        return BadUserInput(f"{where}: a {kind.__name__} is known by its id.", argument="representations")
+    try:
+        return kind.resolve_reference(id=representation["id"])
+    except BadUserInput as exc:
+        return exc
+
+
+def create_schema() -> GatewaySchema:
+    return GatewaySchema(query=Query, types=FIGSHARE_TYPES, scalar_overrides=SCALAR_OVERRIDES)
 
 
 schema = create_schema()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -23,7 +24,8 @@ pytest_plugins = ("tests.cache_fixtures",)
 
 
 def entry(value: object, ttl: float = 60, stored_at: float = 1000.0) -> Entry:
-    return Entry(value, stored_at, ttl)
+    """An entry holding ``value`` as JSON bytes, as upstream bodies are held."""
+    return Entry(json.dumps(value).encode(), stored_at, ttl)
 
 
 # ---------------------------------------------------------------------- by name
@@ -59,7 +61,10 @@ def test_entry_freshness_follows_the_clock() -> None:
     assert not e.fresh(1060)
     assert e.age(1030) == 30
     assert e.remaining(1030) == 30
-    assert Entry.from_json(e.to_json()) == e
+    assert Entry.load(e.dump()) == e
+    tagged = Entry(b"body\nwith lines", 1000.5, 60, 'shared "etag"')
+    assert Entry.load(tagged.dump()) == tagged
+    assert Entry.load(b"not an entry") is None
 
 
 async def test_none_stores_nothing_and_grants_every_lease() -> None:
@@ -183,7 +188,7 @@ async def test_a_burst_of_redis_calls_queues_for_connections_rather_than_failing
     try:
         await asyncio.gather(*(guarded.set(f"k{i}", entry(i), keep_for=60) for i in range(300)))
         got = await asyncio.gather(*(guarded.get(f"k{i}") for i in range(300)))
-        assert [e.value if e else None for e in got] == list(range(300))
+        assert [json.loads(e.value) if e else None for e in got] == list(range(300))
         assert guarded.trouble is None
     finally:
         await cache.close()

@@ -1,27 +1,25 @@
 """Cache keys by construction: from the request itself and the scope of the forwarded credential.
 
-The scope comes from ``CredentialRouter.route``, the code that decides which credential is sent,
-so the properties below hold for every credential that could reach an upstream.
+The scope comes from ``Auth.forwarding``, the code that decides which credential is sent, so the
+properties below hold for every credential that could reach an upstream.
 """
 
 from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.auth import PUBLIC, Access, Credential, CredentialRouter, Forwarding
-from gateway.cache import Cache, GuardedCache
-from gateway.upstream.base import TtlPolicy, Upstream, UpstreamRequest
-from gateway.upstream.breaker import CircuitBreaker
-from gateway.upstream.eras import ErasClient
-from gateway.upstream.figshare import FigshareClient
+from gateway.auth import PUBLIC, Access, Auth, CallerCredentials, Credential, Forwarding
+from gateway.errors import Unauthenticated
+from gateway.upstream.calls import UpstreamRequest
+from tests.upstream_support import make_upstream
 
 SOURCES = ("ERAS", "FIGSHARE")
-credentials = st.text(min_size=1, max_size=200)
+# What a header can carry and the gateway forwards: visible ASCII and spaces.
+credentials = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=200)
 params = st.lists(
     st.tuples(st.sampled_from(["start_date", "end_date", "period", "count", "a"]), st.text(max_size=20)),
     max_size=6,
@@ -29,21 +27,18 @@ params = st.lists(
 )
 
 
-def upstream(kind: type[Upstream], base_url: str = "http://127.0.0.1:9") -> Upstream:
-    return kind(
-        base_url=base_url,
-        client=httpx.AsyncClient(),
-        cache=GuardedCache(Cache()),
-        policy=TtlPolicy(),
-        timeout_s=1,
-        breaker=CircuitBreaker(0, 0),
-    )
-
-
-ERAS = upstream(ErasClient)
-FIGSHARE = upstream(FigshareClient)
+ERAS = make_upstream("ERAS", base_url="http://127.0.0.1:9")
+FIGSHARE = make_upstream("FIGSHARE", base_url="http://127.0.0.1:9")
 CLIENTS = {"ERAS": ERAS, "FIGSHARE": FIGSHARE}
-ROUTER = CredentialRouter("per-deployment-secret")
+AUTH = Auth("per-deployment-secret")
+
+
+def caller(source: str, credential: str | None) -> CallerCredentials:
+    if credential is None:
+        return CallerCredentials()
+    if source == "ERAS":
+        return CallerCredentials(eras=Credential(credential))
+    return CallerCredentials(figshare=Credential(credential))
 
 
 def request_with(forwarding: Forwarding, path: str = "/classifications/users/1") -> UpstreamRequest:
@@ -51,12 +46,7 @@ def request_with(forwarding: Forwarding, path: str = "/classifications/users/1")
 
 
 def key_for(source: str, credential: str | None, path: str = "/classifications/users/1") -> str:
-    forwarding = ROUTER.route(
-        source,
-        Access.OPTIONAL,
-        None if credential is None else Credential(credential),
-        what="test",
-    )
+    forwarding = AUTH.forwarding(source, Access.OPTIONAL, caller(source, credential), what="test")
     return CLIENTS[source].cache_key(request_with(forwarding, path))
 
 
@@ -74,11 +64,11 @@ def test_two_different_credentials_never_share_an_entry(a: str, b: str, source: 
 @settings(max_examples=200, deadline=None)
 @given(credential=credentials, source=st.sampled_from(SOURCES))
 def test_the_key_never_holds_the_credential(credential: str, source: str) -> None:
-    forwarding = ROUTER.route(source, Access.REQUIRED, Credential(credential), what="test")
+    forwarding = AUTH.forwarding(source, Access.REQUIRED, caller(source, credential), what="test")
     key = CLIENTS[source].cache_key(request_with(forwarding))
-    # The key is "v1:<source>:<sha256 hex>" whatever the credential: nothing of it shows through.
+    # The key is "v2:<source>:<sha256 hex>" whatever the credential: nothing of it shows through.
     prefix, _, digest = key.rpartition(":")
-    assert prefix == f"v1:{source}"
+    assert prefix == f"v2:{source}"
     assert len(digest) == 64
     assert set(digest) <= set("0123456789abcdef")
     assert re.fullmatch(r"cred:[0-9a-f]{64}", forwarding.scope)
@@ -87,8 +77,8 @@ def test_the_key_never_holds_the_credential(credential: str, source: str) -> Non
 @settings(max_examples=100, deadline=None)
 @given(credential=credentials)
 def test_scopes_depend_on_the_deployment_secret(credential: str) -> None:
-    here = CredentialRouter("secret-one").scope_of("ERAS", Credential(credential))
-    there = CredentialRouter("secret-two").scope_of("ERAS", Credential(credential))
+    here = Auth("secret-one").scope_of("ERAS", Credential(credential))
+    there = Auth("secret-two").scope_of("ERAS", Credential(credential))
     assert here != there
 
 
@@ -111,32 +101,32 @@ def test_different_parameters_have_different_keys(
 
 
 def test_every_part_of_the_request_is_in_the_key() -> None:
-    base = UpstreamRequest("GET", "/count/articles", params=(("a", "1"),), body='{"groups":[{"id":1}]}')
+    base = UpstreamRequest("GET", "/count/articles", params=(("a", "1"),), body=b'{"groups":[{"id":1}]}')
     variants = [
-        UpstreamRequest("POST", "/count/articles", params=(("a", "1"),), body='{"groups":[{"id":1}]}'),
-        UpstreamRequest("GET", "/count/other", params=(("a", "1"),), body='{"groups":[{"id":1}]}'),
-        UpstreamRequest("GET", "/count/articles", params=(("a", "2"),), body='{"groups":[{"id":1}]}'),
-        UpstreamRequest("GET", "/count/articles", params=(("a", "1"),), body='{"groups":[{"id":2}]}'),
+        UpstreamRequest("POST", "/count/articles", params=(("a", "1"),), body=b'{"groups":[{"id":1}]}'),
+        UpstreamRequest("GET", "/count/other", params=(("a", "1"),), body=b'{"groups":[{"id":1}]}'),
+        UpstreamRequest("GET", "/count/articles", params=(("a", "2"),), body=b'{"groups":[{"id":1}]}'),
+        UpstreamRequest("GET", "/count/articles", params=(("a", "1"),), body=b'{"groups":[{"id":2}]}'),
         UpstreamRequest("GET", "/count/articles", params=(("a", "1"),)),
     ]
     keys = {FIGSHARE.cache_key(r) for r in [base, *variants]}
     assert len(keys) == 1 + len(variants)
     # The upstream's address and the source are part of it too.
-    elsewhere = upstream(FigshareClient, "http://127.0.0.1:10")
+    elsewhere = make_upstream("FIGSHARE", base_url="http://127.0.0.1:10")
     assert elsewhere.cache_key(base) != FIGSHARE.cache_key(base)
     assert ERAS.cache_key(base) != FIGSHARE.cache_key(base)
 
 
 def test_equal_json_bodies_share_a_key() -> None:
-    spaced = UpstreamRequest("POST", "/count/articles", body='{"b": 1, "a": [1, 2]}')
-    tight = UpstreamRequest("POST", "/count/articles", body='{"a":[1,2],"b":1}')
+    spaced = UpstreamRequest("POST", "/count/articles", body=b'{"b": 1, "a": [1, 2]}')
+    tight = UpstreamRequest("POST", "/count/articles", body=b'{"a":[1,2],"b":1}')
     assert FIGSHARE.cache_key(spaced) == FIGSHARE.cache_key(tight)
 
 
 def test_public_requests_share_entries_whoever_asks() -> None:
     # A public route never takes the caller's credential, so callers with and without one share.
-    with_token = ROUTER.route("ERAS", Access.PUBLIC, Credential("Bearer abc"), what="test")
-    without = ROUTER.route("ERAS", Access.PUBLIC, None, what="test")
+    with_token = AUTH.forwarding("ERAS", Access.PUBLIC, caller("ERAS", "Bearer abc"), what="test")
+    without = AUTH.forwarding("ERAS", Access.PUBLIC, caller("ERAS", None), what="test")
     assert with_token == without == PUBLIC
     assert ERAS.cache_key(request_with(with_token, "/classifications")) == ERAS.cache_key(
         request_with(without, "/classifications")
@@ -147,3 +137,11 @@ def test_a_forwarded_credential_without_its_scope_is_refused() -> None:
     smuggled = Forwarding(headers=(("Authorization", "Bearer abc"),))
     with pytest.raises(ValueError, match="cache scope"):
         UpstreamRequest("GET", "/classifications/users/1", forwarding=smuggled)
+
+
+@settings(max_examples=100, deadline=None)
+@given(credential=st.text(min_size=1, max_size=50).filter(lambda c: not c.isascii() or not c.isprintable()))
+def test_a_credential_that_cannot_travel_in_a_header_is_refused_not_forwarded(credential: str) -> None:
+    with pytest.raises(Unauthenticated, match="not a usable credential") as refused:
+        AUTH.forwarding("ERAS", Access.OPTIONAL, caller("ERAS", credential), what="test")
+    assert credential not in refused.value.message

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.cache import GuardedCache, MemoryCache, RedisBackedCache
-from gateway.upstream.base import CallLog, TtlPolicy, UpstreamRequest
-from gateway.upstream.breaker import CircuitBreaker
-from gateway.upstream.figshare import FigshareClient
+from gateway.cache import MemoryCache, RedisBackedCache
+from gateway.upstream.calls import CallLog, UpstreamRequest
+from gateway.upstream.client import Upstream
 from tests.cache_support import SECRET, GatewayProcess, RedisSpace
 from tests.conftest import GatewayFactory
+from tests.upstream_support import close, data_source, make_upstream
 
 pytest_plugins = ("tests.cache_fixtures",)
 
@@ -104,22 +104,13 @@ async def test_concurrent_cold_requests_make_one_upstream_request_across_process
 
 def figshare_client(
     redis_url: str, handler: Callable[[httpx.Request], Any], lock_wait_s: float = 30
-) -> FigshareClient:
-    return FigshareClient(
-        base_url="http://figshare.invalid",
-        client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        cache=GuardedCache(RedisBackedCache(redis_url)),
-        policy=TtlPolicy(),
-        timeout_s=30,
-        breaker=CircuitBreaker(0, 0),
-        lock_wait_s=lock_wait_s,
-    )
+) -> Upstream:
+    return make_upstream("FIGSHARE", handler, cache=RedisBackedCache(redis_url), lock_wait_s=lock_wait_s)
 
 
-async def close(*clients: FigshareClient) -> None:
-    for client in clients:
-        await client.client.aclose()
-        await client.cache.inner.close()
+async def fetch(upstream: Upstream, request: UpstreamRequest, calls: CallLog | None = None) -> Any:
+    """One operation's fetch of ``request`` through ``upstream``."""
+    return await data_source(upstream, calls).fetch(request)
 
 
 TOTALS = UpstreamRequest("GET", TOTAL_PATH)
@@ -151,10 +142,10 @@ async def test_a_process_waits_for_the_lease_holder_and_reads_its_answer(redis_s
     second.cache.wait = wait  # type: ignore[method-assign]
     try:
         first_calls, second_calls = CallLog(), CallLog()
-        leading = asyncio.create_task(first.fetch(TOTALS, first_calls))
+        leading = asyncio.create_task(fetch(first, TOTALS, first_calls))
         # The second process asks once the first holds the lease (it has sent its request).
         await first_sent.wait()
-        answer = await second.fetch(TOTALS, second_calls)
+        answer = await fetch(second, TOTALS, second_calls)
         assert answer == {"totals": 5}
         assert await leading == {"totals": 5}
     finally:
@@ -174,18 +165,11 @@ async def test_a_caller_going_away_does_not_cancel_the_fetch_for_the_others() ->
         await answer_now.wait()
         return httpx.Response(200, json={"totals": 3})
 
-    client = FigshareClient(
-        base_url="http://figshare.invalid",
-        client=httpx.AsyncClient(transport=httpx.MockTransport(upstream)),
-        cache=GuardedCache(MemoryCache(10)),
-        policy=TtlPolicy(),
-        timeout_s=30,
-        breaker=CircuitBreaker(0, 0),
-    )
+    client = make_upstream("FIGSHARE", upstream, cache=MemoryCache(10))
     try:
-        first = asyncio.create_task(client.fetch(TOTALS))  # the one that leads
+        first = asyncio.create_task(fetch(client, TOTALS))  # the one that leads
         second_calls = CallLog()
-        second = asyncio.create_task(client.fetch(TOTALS, second_calls))
+        second = asyncio.create_task(fetch(client, TOTALS, second_calls))
         # Both callers are waiting on the shared request by the time it reaches the upstream.
         await asked.wait()
         first.cancel()  # the first caller's client disconnected
@@ -194,7 +178,7 @@ async def test_a_caller_going_away_does_not_cancel_the_fetch_for_the_others() ->
         with pytest.raises(asyncio.CancelledError):
             await first
     finally:
-        await client.client.aclose()
+        await close(client)
     assert sent == [TOTAL_PATH]
     assert [r.outcome for r in second_calls.records] == ["coalesced"]
 
@@ -216,7 +200,7 @@ async def test_a_dead_lease_holder_delays_the_others_only_for_the_bounded_wait(
         assert await dead.acquire(survivor.cache_key(TOTALS), hold_for=60) is not None
         await dead.close()
         calls = CallLog()
-        assert await survivor.fetch(TOTALS, calls) == {"totals": 9}
+        assert await fetch(survivor, TOTALS, calls) == {"totals": 9}
     finally:
         await close(survivor)
     assert sent == [TOTAL_PATH]

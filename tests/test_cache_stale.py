@@ -1,6 +1,7 @@
 """Stale-if-error: an expired answer still held is served when its upstream fails, and said so.
 
-The cache clock is moved by hand; failures are injected in the emulators.
+The cache clock is moved by hand; failures are injected in the emulators. Retries are off here:
+what is tested is what happens once a call has failed (tests/test_retries.py covers retries).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def test_an_expired_answer_is_served_when_the_upstream_fails_and_the_response_sa
     make_clocked_gateway: ClockedFactory, figshare: Any, cache_url: str
 ) -> None:
     clock = FakeClock()
-    gateway = make_clocked_gateway(clock, cache_url=cache_url)
+    gateway = make_clocked_gateway(clock, upstream_retries=0, cache_url=cache_url)
     fresh = gateway.query(RECENT)
     assert "stale" not in (fresh.get("extensions") or {})
 
@@ -60,7 +61,7 @@ def test_an_expired_answer_is_served_when_the_upstream_fails_and_the_response_sa
 
 def test_stale_is_said_without_the_trace_header(make_clocked_gateway: ClockedFactory, figshare: Any) -> None:
     clock = FakeClock()
-    gateway = make_clocked_gateway(clock)
+    gateway = make_clocked_gateway(clock, upstream_retries=0)
     query = "{ zooniverse { classifications { total } } " + RECENT[1:]
     data_of(gateway.query(query))
     clock.advance(TTL + 1)
@@ -75,7 +76,7 @@ def test_a_timeout_is_answered_from_the_stale_copy(
     make_clocked_gateway: ClockedFactory, figshare: Any
 ) -> None:
     clock = FakeClock()
-    gateway = make_clocked_gateway(clock, upstream_timeout_s=0.3)
+    gateway = make_clocked_gateway(clock, upstream_retries=0, upstream_timeout_s=0.3)
     fresh = total(gateway.query(RECENT))
     clock.advance(TTL)
     figshare.faults.inject(RECENT_PATH, hang=True, times=1)
@@ -88,7 +89,7 @@ def test_an_open_circuit_is_answered_from_the_stale_copy(
     make_clocked_gateway: ClockedFactory, figshare: Any
 ) -> None:
     clock = FakeClock()
-    gateway = make_clocked_gateway(clock, breaker_failures=1, breaker_reset_s=3600)
+    gateway = make_clocked_gateway(clock, upstream_retries=0, breaker_failures=1, breaker_reset_s=3600)
     fresh = total(gateway.query(RECENT))
     clock.advance(TTL)
     figshare.faults.inject(RECENT_PATH, status=503, body=b"{}", times=1)
@@ -114,7 +115,7 @@ def test_nothing_older_than_the_maximum_staleness_is_served(
     too_old: int,
 ) -> None:
     clock = FakeClock()
-    gateway = make_clocked_gateway(clock, cache_url=cache_url, **overrides)
+    gateway = make_clocked_gateway(clock, upstream_retries=0, cache_url=cache_url, **overrides)
     data_of(gateway.query(RECENT))
     figshare.faults.inject(RECENT_PATH, status=503, body=b"{}")
     clock.advance(too_old - 1)
@@ -130,7 +131,7 @@ def test_a_stale_copy_is_only_served_to_the_same_credential(
     make_clocked_gateway: ClockedFactory, figshare: Any, cache_url: str
 ) -> None:
     clock = FakeClock()
-    gateway = make_clocked_gateway(clock, cache_url=cache_url)
+    gateway = make_clocked_gateway(clock, upstream_retries=0, cache_url=cache_url)
     fresh = data_of(gateway.query(LBORO_SERIES, x_figshare_authorization=LBORO))
     clock.advance(TTL + 1)
     figshare.faults.inject("/lboro/", status=503, body=b"{}")
@@ -149,7 +150,7 @@ def test_a_refusal_is_not_papered_over_with_a_stale_copy(
     make_clocked_gateway: ClockedFactory, figshare: Any
 ) -> None:
     clock = FakeClock()
-    gateway = make_clocked_gateway(clock)
+    gateway = make_clocked_gateway(clock, upstream_retries=0)
     data_of(gateway.query(LBORO_SERIES, x_figshare_authorization=LBORO))
     clock.advance(TTL + 1)
     # The upstream now refuses the credential (revoked): its answer stands, not the old copy.

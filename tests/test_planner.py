@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.resolvers.zooniverse import COUNT, RECENTS, Need, plan
+from gateway.loaders.eras import COUNT, RECENTS, Need, plan
 from gateway.upstream.eras import ErasFlags, ErasRoute
 
 

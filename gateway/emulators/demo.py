@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from types import TracebackType
 
 from gateway.emulators import eras_data, figshare_data
 from gateway.emulators.eras import build_eras_emulator
 from gateway.emulators.figshare import build_figshare_emulator
 from gateway.emulators.server import LoopbackServer
+from gateway.examples import EXAMPLES
 from gateway.settings import Settings
-
-EXAMPLE_QUERY = """\
-query Overview {
-  zooniverse {
-    classifications { total }
-    project(id: "1234") {
-      classifications(startDate: "2025-01-01") { total series(period: MONTH) { start count } }
-    }
-  }
-  figshare {
-    article(id: "766364") {
-      views { total }
-      downloads { total }
-    }
-    top(counter: VIEWS, limit: 3) { key count }
-  }
-}"""
 
 
 def _ids(ids: tuple[int, ...]) -> str:
@@ -47,7 +30,7 @@ class Demo:
         return cls(eras, figshare)
 
     def settings(self, base: Settings) -> Settings:
-        return dataclasses.replace(base, eras_url=self.eras.url, figshare_url=self.figshare.url)
+        return base.replace(eras_url=self.eras.url, figshare_url=self.figshare.url)
 
     def banner(self, host: str, port: int) -> str:
         tokens = "\n".join(
@@ -66,11 +49,11 @@ Stats gateway demo: both upstreams are emulated on this machine with synthetic d
   ERAS emulator:     {self.eras.url}
   Figshare emulator: {self.figshare.url}
 
-Example query (paste into GraphiQL):
-{EXAMPLE_QUERY}
+Example query (GraphiQL opens with it, and with a tab for each of the README's examples):
+{EXAMPLES[0].query}
 
-Demo volunteers (user ids {", ".join(str(u) for u in eras_data.DEMO_USER_IDS)}) - add a header in
-GraphiQL's Headers tab, e.g. {{"Authorization": "Bearer {eras_data.VOLUNTEER_TOKEN}"}}:
+Demo volunteers (user ids {", ".join(str(u) for u in eras_data.DEMO_USER_IDS)}). GraphiQL's Headers tab
+comes filled with the first token and lboro's credentials; put another there to be someone else:
 {tokens}
 
 User groups: {groups}

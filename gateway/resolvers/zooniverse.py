@@ -1,173 +1,56 @@
-"""Zooniverse stats: field arguments to ERAS requests, with one request per parameter set.
+"""Zooniverse stats: field arguments to ERAS queries, and ERAS answers to the schema's values.
 
-The fields selected together on one stats object (total, timeSpent, series, projectContributions,
-topContributors, activeUsers) each register a ``Need`` with the operation's ``ErasPlanner``. At the
-end of the event-loop turn the planner merges the needs of each distinct query into as few ERAS
-requests as possible (one, unless several periods or contribution orders are asked for), sends
-them concurrently, and answers every field from the request that carries what it needs.
+A stats field (``classifications``, ``comments``) checks its arguments first (BAD_USER_INPUT and
+UNAUTHENTICATED cost nothing upstream), then looks ahead at its selected sub-fields and asks the
+operation's ERAS loader for everything they will need at once; an upstream failure then nulls the
+stats object with one error, instead of one error per sub-field. The sub-fields read the answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
-from gateway.auth import CallerCredentials, CredentialRouter, Forwarding
-from gateway.dates import Granularity, InvalidDate, Window, bucket_starts
+from gateway.context import GatewayContext
+from gateway.dates import Granularity, InvalidDate, Window, fill_gaps
 from gateway.errors import BadUserInput
-from gateway.resolvers.args import id_list, numeric_id
-from gateway.resolvers.batching import Batch
+from gateway.loaders.eras import COUNT, PLAIN, RECENTS, ErasLoader, Need
+from gateway.resolvers.args import Limits, id_list, numeric_id
 from gateway.resolvers.selection import SelectedField, enum_name, int_value, selects
-from gateway.upstream.base import CallLog
-from gateway.upstream.eras import (
-    ErasBucket,
-    ErasClient,
-    ErasCounts,
-    ErasFlags,
-    ErasMember,
-    ErasQuery,
-    ErasRoute,
-)
+from gateway.upstream.eras import ErasBucket, ErasCounts, ErasMember, ErasQuery, ErasRoute
 
-COUNT, RECENTS = "count", "recents"
-
-
-@dataclass(frozen=True)
-class Need:
-    """What one field needs from a stats request."""
-
-    period: str | None = None
-    time_spent: bool = False
-    contributions: str | None = None  # COUNT or RECENTS
-    top: int | None = None
-
-
-@dataclass(frozen=True)
-class _Key:
-    query: ErasQuery
-    forwarding: Forwarding
-    need: Need
-
-
-def plan(route: ErasRoute, needs: Sequence[Need]) -> tuple[list[ErasFlags], list[int]]:
-    """The requests that answer ``needs`` of one query, and which request serves each need."""
-    periods = list(dict.fromkeys(n.period for n in needs if n.period))
-    requests = [ErasFlags(period=p) for p in periods] or [ErasFlags()]
-    order_slot: dict[str, int] = {}
-    if route is ErasRoute.USER:
-        # Only the users route takes project_contributions as a flag (groups always send them).
-        for order in dict.fromkeys(n.contributions for n in needs if n.contributions):
-            free = [i for i, r in enumerate(requests) if not r.project_contributions]
-            if order == RECENTS:
-                # Recency is judged by bucket: daily buckets order it best.
-                free.sort(key=lambda i: requests[i].period != "day")
-            if free:
-                slot = free[0]
-            else:
-                requests.append(ErasFlags(period=requests[0].period))
-                slot = len(requests) - 1
-            period = requests[slot].period or ("day" if order == RECENTS else None)
-            requests[slot] = replace(
-                requests[slot],
-                period=period,
-                project_contributions=True,
-                order_by_recents=order == RECENTS,
-            )
-            order_slot[order] = slot
-    time_spent = route is ErasRoute.USER and any(n.time_spent for n in needs)
-    tops = [n.top for n in needs if n.top is not None]
-    top = max(tops) if route is ErasRoute.USER_GROUP and tops else None
-    requests = [replace(r, time_spent=time_spent, top_contributors=top) for r in requests]
-
-    def serving(need: Need) -> int:
-        if need.contributions and need.contributions in order_slot:
-            return order_slot[need.contributions]
-        if need.period:
-            return next(i for i, r in enumerate(requests) if r.period == need.period)
-        return 0
-
-    return requests, [serving(n) for n in needs]
-
-
-class ErasPlanner:
-    """The operation's ERAS requests: merged per query, made once, sent concurrently."""
-
-    def __init__(self, client: ErasClient, calls: CallLog, today: date) -> None:
-        self.client = client
-        self.calls = calls
-        self.today = today
-        self._batch: Batch[_Key, ErasCounts | BaseException] = Batch(self._dispatch)
-
-    async def counts(self, query: ErasQuery, forwarding: Forwarding, need: Need) -> ErasCounts:
-        result = await self._batch.load(_Key(query, forwarding, need))
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    async def breakdown(self, query: ErasQuery, forwarding: Forwarding) -> tuple[ErasMember, ...]:
-        request = self.client.request(query, ErasFlags(breakdown=True), forwarding, today=self.today)
-        return await self.client.breakdown(request, self.calls)
-
-    async def _dispatch(self, keys: Sequence[_Key]) -> list[ErasCounts | BaseException]:
-        groups: dict[tuple[ErasQuery, Forwarding], list[int]] = {}
-        for index, key in enumerate(keys):
-            groups.setdefault((key.query, key.forwarding), []).append(index)
-        results: dict[int, ErasCounts | BaseException] = {}
-
-        async def run(query: ErasQuery, forwarding: Forwarding, indexes: list[int]) -> None:
-            requests, serving = plan(query.route, [keys[i].need for i in indexes])
-            answers = await asyncio.gather(
-                *(
-                    self.client.counts(
-                        self.client.request(query, flags, forwarding, today=self.today),
-                        self.calls,
-                    )
-                    for flags in requests
-                ),
-                return_exceptions=True,
-            )
-            for index, slot in zip(indexes, serving, strict=True):
-                results[index] = answers[slot]
-
-        await asyncio.gather(*(run(q, f, idx) for (q, f), idx in groups.items()))
-        return [results[index] for index in range(len(keys))]
+__all__ = ["COUNT", "RECENTS", "Need", "StatsHandle", "members", "needs_of", "stats"]
 
 
 @dataclass
 class StatsHandle:
     """A stats object's query, and the answers fetched for what its fields need."""
 
-    planner: ErasPlanner
+    loader: ErasLoader
     query: ErasQuery
-    forwarding: Forwarding
+    today: date
+    path: tuple[str | int, ...] = ()
     answers: dict[Need, ErasCounts] = field(default_factory=dict)
 
     async def prefetch(self, needs: Iterable[Need]) -> None:
-        """Fetch what the selected fields need (merged with their siblings'); raise any failure.
-
-        Raising here nulls the stats object with one error, instead of one error per sub-field.
-        """
+        """Fetch what the selected fields need (merged with their siblings'); raise any failure."""
         wanted = list(dict.fromkeys(needs))
         results = await asyncio.gather(
-            *(self.planner.counts(self.query, self.forwarding, n) for n in wanted),
-            return_exceptions=True,
+            *(self.loader.counts(self.query, n, self.path) for n in wanted), return_exceptions=True
         )
         for need, result in zip(wanted, results, strict=True):
             if isinstance(result, BaseException):
                 raise result
             self.answers[need] = result
 
-    async def counts(self, need: Need = Need()) -> ErasCounts:
+    async def counts(self, need: Need = PLAIN) -> ErasCounts:
         """The answer for ``need``: prefetched, or fetched now if the look-ahead missed it."""
         answer = self.answers.get(need)
         if answer is None:
-            answer = self.answers[need] = await self.planner.counts(self.query, self.forwarding, need)
+            answer = self.answers[need] = await self.loader.counts(self.query, need, self.path)
         return answer
-
-    async def members(self) -> tuple[ErasMember, ...]:
-        return await self.planner.breakdown(self.query, self.forwarding)
 
     def no_filters(self, field_name: str) -> None:
         if self.query.filtered:
@@ -177,31 +60,93 @@ class StatsHandle:
             )
 
     async def buckets(
-        self, granularity: Granularity, fill_gaps: bool, *, time_spent: bool = False
+        self, granularity: Granularity, fill: bool, limits: Limits, *, time_spent: bool = False
     ) -> list[ErasBucket]:
-        counts = await self.counts(Need(period=granularity.value, time_spent=time_spent))
-        buckets = list(counts.buckets or ())
-        if fill_gaps:
-            buckets = fill(buckets, self.query.window, granularity, self.planner.today)
-        return buckets
+        limits.check_series(self.query.window, granularity, self.today)
+        buckets = list(
+            (await self.counts(Need(period=granularity.value, time_spent=time_spent))).buckets or ()
+        )
+        if not fill:
+            return buckets
+        limits.check_series(
+            self.query.window, granularity, self.today, first=buckets[0].start if buckets else None
+        )
+        zero_time = 0.0 if any(b.session_time is not None for b in buckets) else None
+        return fill_gaps(
+            buckets,
+            lambda b: b.start,
+            lambda day: ErasBucket(day, 0, zero_time),
+            self.query.window,
+            granularity,
+            self.today,
+        )
 
 
-def needs_of(route: ErasRoute, filtered: bool, selected: Iterable[SelectedField]) -> list[Need]:
+def query_of(
+    context: GatewayContext,
+    route: ErasRoute,
+    *,
+    subject_id: object | None = None,
+    project_ids: Sequence[object] | None = None,
+    workflow_ids: Sequence[object] | None = None,
+    user_ids: Sequence[object] | None = None,
+    start: date | InvalidDate | None = None,
+    end: date | InvalidDate | None = None,
+) -> ErasQuery:
+    """Check a stats field's arguments (BAD_USER_INPUT, UNAUTHENTICATED) before anything is sent."""
+    window = Window.of(start, end)
+    max_ids = context.limits.max_ids
+    projects = id_list("projectIds", project_ids, max_ids)
+    workflows = id_list("workflowIds", workflow_ids, max_ids)
+    users = id_list("userIds", user_ids, max_ids)
+    if projects is not None and workflows is not None:
+        raise BadUserInput(
+            "Give projectIds or workflowIds, not both: ERAS counts by one or the other.",
+            argument="workflowIds",
+        )
+    subject = None if subject_id is None else numeric_id("id", subject_id)
+    query = ErasQuery(route, subject, projects, workflows, users, window)
+    context.eras.check_access(route)
+    return query
+
+
+async def stats(
+    context: GatewayContext, selected: Iterable[SelectedField], path: tuple[str | int, ...], query: ErasQuery
+) -> StatsHandle:
+    """A stats object whose selected fields' needs are fetched before it resolves."""
+    handle = StatsHandle(context.eras_loader, query, context.today, path)
+    await handle.prefetch(needs_of(query, selected, context.limits, context.today))
+    return handle
+
+
+async def members(
+    context: GatewayContext, query: ErasQuery, path: tuple[str | int, ...]
+) -> tuple[ErasMember, ...]:
+    return await context.eras.breakdown(query, list(path))
+
+
+def needs_of(query: ErasQuery, selected: Iterable[SelectedField], limits: Limits, today: date) -> list[Need]:
     """What the selected sub-fields of a stats object will ask for (see the types' fields).
 
     Fields whose own arguments are invalid are left out: they fail on their own, costing nothing.
     """
+    route = query.route
     needs: list[Need] = []
     for child in selected:
         args = child.arguments
         if child.name in {"total", "activeUsers"}:
-            needs.append(Need())
+            needs.append(PLAIN)
         elif child.name == "timeSpent":
             needs.append(Need(time_spent=route is ErasRoute.USER))
         elif child.name == "series" and args.get("period") is not None:
+            period = enum_name(args["period"]).lower()
+            if period not in {g.value for g in Granularity} or not limits.series_fits(
+                query.window, Granularity(period), today
+            ):
+                continue
             timed = route is ErasRoute.USER and selects(child, "timeSpent")
-            needs.append(Need(period=enum_name(args["period"]).lower(), time_spent=timed))
-        elif child.name == "projectContributions" and not filtered:
+            needs.append(Need(period=period, time_spent=timed))
+        elif child.name == "projectContributions" and not query.filtered:
             order = RECENTS if enum_name(args.get("orderBy", "COUNT")) == "RECENTS" else COUNT
             needs.append(Need(contributions=order))
         elif child.name == "topContributors":
@@ -209,64 +154,3 @@ def needs_of(route: ErasRoute, filtered: bool, selected: Iterable[SelectedField]
             if limit is not None and limit >= 0:
                 needs.append(Need(top=limit))
     return needs
-
-
-def fill(
-    buckets: list[ErasBucket], window: Window, granularity: Granularity, today: date
-) -> list[ErasBucket]:
-    """Every bucket of the window, zeros included; open ends: first bucket returned, today."""
-    first = window.start or (buckets[0].start if buckets else None)
-    if first is None:
-        return []
-    last = window.end or today
-    have = {b.start: b for b in buckets}
-    zero_time = 0.0 if any(b.session_time is not None for b in buckets) else None
-    filled = [
-        have.get(start, ErasBucket(start, 0, zero_time))
-        for start in bucket_starts(first, max(first, last), granularity)
-    ]
-    # Buckets outside the window (the upstream's own "today" handling) are kept, not dropped.
-    extra = [b for b in buckets if b.start not in {f.start for f in filled}]
-    return sorted(filled + extra, key=lambda b: b.start)
-
-
-@dataclass(frozen=True)
-class ZooniverseSource:
-    """Builds the stats handles of the Zooniverse fields for one operation."""
-
-    planner: ErasPlanner
-    router: CredentialRouter
-    credentials: CallerCredentials
-    max_ids: int
-
-    def handle(
-        self,
-        route: ErasRoute,
-        *,
-        subject_id: object | None = None,
-        project_ids: Sequence[object] | None = None,
-        workflow_ids: Sequence[object] | None = None,
-        user_ids: Sequence[object] | None = None,
-        start: date | InvalidDate | None = None,
-        end: date | InvalidDate | None = None,
-    ) -> StatsHandle:
-        """Check the arguments (BAD_USER_INPUT, UNAUTHENTICATED) before anything is sent."""
-        window = Window.of(start, end)
-        projects = id_list("projectIds", project_ids, self.max_ids)
-        workflows = id_list("workflowIds", workflow_ids, self.max_ids)
-        users = id_list("userIds", user_ids, self.max_ids)
-        if projects is not None and workflows is not None:
-            raise BadUserInput(
-                "Give projectIds or workflowIds, not both: ERAS counts by one or the other.",
-                argument="workflowIds",
-            )
-        subject = None if subject_id is None else numeric_id("id", subject_id)
-        query = ErasQuery(route, subject, projects, workflows, users, window)
-        forwarding = self.router.route(
-            "ERAS",
-            route.access,
-            self.credentials.eras,
-            what="A volunteer's classification stats",
-            hint="send Authorization: Bearer <Panoptes token> of that volunteer or of an admin",
-        )
-        return StatsHandle(self.planner, query, forwarding)

@@ -31,6 +31,11 @@ DATE_SCALAR = scalar(
 SCALAR_OVERRIDES: dict[object, Any] = {Date: DATE_SCALAR}
 
 
+def path_of(info: Any) -> tuple[str | int, ...]:
+    """Where in the response a field is (aliases included), for the trace."""
+    return tuple(info.path.as_list())
+
+
 @strawberry.enum(description="Bucket width of a time series. Weeks start on Monday, all buckets are UTC.")
 class Period(Enum):
     DAY = "DAY"

@@ -1,4 +1,4 @@
-"""Figshare types: a scope, its five item kinds, their counts and rankings."""
+"""Figshare types: a scope, its five item kinds, their counts and rankings; fields ask resolvers."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import strawberry
 from strawberry.federation import type as federated
 
 from gateway.context import GatewayContext
+from gateway.resolvers import figshare
 from gateway.resolvers.args import numeric_id
-from gateway.resolvers.figshare import CountsHandle, narrowing, scope_of
-from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period
+from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period, path_of
 from gateway.upstream.figshare import Scope
 
 Info = strawberry.Info[GatewayContext, None]
@@ -81,26 +81,26 @@ def _entries(pairs: list[tuple[str, int]]) -> list[TopEntry]:
     "upstream's default window (the current month) unless dates are given."
 )
 class FigshareCounts(CountSeries):
-    handle: strawberry.Private[CountsHandle]
+    counts: strawberry.Private[figshare.Counts]
 
     @strawberry.field(description="Sum over the whole window.")
-    async def total(self) -> int | None:
-        return await self.handle.source.total(self.handle.series)
+    async def total(self, info: Info) -> int | None:
+        return await figshare.total(self.counts, path_of(info))
 
     @strawberry.field(
         description=SERIES_DESCRIPTION
         + " WEEK is computed by the gateway from daily counts (the upstream has no weeks)."
     )
-    async def series(self, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
-        pairs = await self.handle.source.series(self.handle.series, period.granularity, fill_gaps)
+    async def series(self, info: Info, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
+        pairs = await figshare.series(self.counts, period.granularity, fill_gaps, path_of(info))
         return [Bucket(start=Date(start), count=count) for start, count in pairs]
 
     @strawberry.field(
         description="Where the events came from, most first. Windows longer than the upstream's "
         "limit are fetched in parts and summed."
     )
-    async def countries(self, limit: int | None = None) -> list[CountryCount] | None:
-        found = await self.handle.source.countries(self.handle.series, limit)
+    async def countries(self, info: Info, limit: int | None = None) -> list[CountryCount] | None:
+        found = await figshare.countries(self.counts, limit, path_of(info))
         return [
             CountryCount(
                 country=c.country,
@@ -138,11 +138,12 @@ class FigshareItem:
         end_date: Date | None,
         filter: FigshareFilter | None,
     ) -> FigshareCounts:
-        narrowed = None if filter is None else narrowing(filter.category_id, filter.item_type)
-        handle = info.context.figshare.counts(
-            self.scope, counter.value, self.kind, self.id, start_date, end_date, narrowed
+        narrowed = None if filter is None else figshare.narrowing(filter.category_id, filter.item_type)
+        return FigshareCounts(
+            counts=figshare.counts(
+                info.context, self.scope, counter.value, self.kind, self.id, start_date, end_date, narrowed
+            )
         )
-        return FigshareCounts(handle=handle)
 
     @strawberry.field
     def views(
@@ -187,13 +188,15 @@ class FigshareItem:
         start_date: Date | None = None,
         end_date: Date | None = None,
     ) -> list[TopEntry] | None:
-        pairs = await info.context.figshare.top(
+        pairs = await figshare.top(
+            info.context,
             self.scope,
             counter.value,
             self.kind,
             limit,
             start_date,
             end_date,
+            path_of(info),
             item_id=self.id,
             sub_item=by.value,
         )
@@ -224,7 +227,7 @@ class FigshareGroup(FigshareItem):
         "counted in one upstream request."
     )
     async def public_article_count(self, info: Info) -> int | None:
-        return await info.context.figshare.public_article_count(self.id)
+        return await figshare.public_article_count(info.context, self.id, path_of(info))
 
 
 @federated(keys=["id"])
@@ -238,7 +241,7 @@ class Figshare:
 
     @classmethod
     def open(cls, institution: str | None) -> Figshare:
-        return cls(scope=scope_of(institution))
+        return cls(scope=figshare.scope_of(institution))
 
     @strawberry.field(
         description="The institution short name this scope was opened with, or null for the public scope."
@@ -279,8 +282,15 @@ class Figshare:
         start_date: Date | None = None,
         end_date: Date | None = None,
     ) -> list[TopEntry] | None:
-        pairs = await info.context.figshare.top(
-            self.scope, counter.value, item_kind.value, limit, start_date, end_date
+        pairs = await figshare.top(
+            info.context,
+            self.scope,
+            counter.value,
+            item_kind.value,
+            limit,
+            start_date,
+            end_date,
+            path_of(info),
         )
         return _entries(pairs)
 

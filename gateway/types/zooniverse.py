@@ -1,4 +1,4 @@
-"""Zooniverse (ERAS) types. Field methods only ask their stats handle for what they need."""
+"""Zooniverse (ERAS) types: shapes, and field methods that ask a resolver or their stats handle."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import strawberry
 from strawberry.federation import type as federated
 
 from gateway.context import GatewayContext
+from gateway.resolvers import zooniverse
 from gateway.resolvers.args import non_negative, numeric_id
 from gateway.resolvers.selection import children, selects
-from gateway.resolvers.zooniverse import COUNT, RECENTS, Need, StatsHandle, needs_of
-from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period
+from gateway.resolvers.zooniverse import COUNT, RECENTS, Need, StatsHandle
+from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period, path_of
 from gateway.upstream.eras import ErasBucket, ErasContribution, ErasRoute
 
 Info = strawberry.Info[GatewayContext, None]
@@ -29,15 +30,10 @@ def _buckets(items: list[ErasBucket], with_time: bool) -> list[Bucket]:
 S = TypeVar("S")
 
 
-async def _stats(info: Info, kind: Callable[..., S], route: ErasRoute, **query: Any) -> S:
-    """A stats object whose selected fields' needs are fetched before it resolves.
-
-    Arguments are checked first (BAD_USER_INPUT, UNAUTHENTICATED cost nothing upstream); an
-    upstream failure then nulls the object with one error.
-    """
-    handle = info.context.zooniverse.handle(route, **query)
-    await handle.prefetch(needs_of(route, handle.query.filtered, children(info)))
-    return kind(handle=handle)
+async def _stats(info: Info, kind: Callable[..., S], route: ErasRoute, **arguments: Any) -> S:
+    """A stats object whose selected fields' needs are fetched before it resolves."""
+    query = zooniverse.query_of(info.context, route, **arguments)
+    return kind(handle=await zooniverse.stats(info.context, children(info), path_of(info), query))
 
 
 async def _series(
@@ -48,6 +44,7 @@ async def _series(
     items = await handle.buckets(
         period.granularity,
         fill_gaps,
+        info.context.limits,
         time_spent=wants_time and handle.query.route is ErasRoute.USER,
     )
     return _buckets(items, wants_time)
@@ -327,11 +324,8 @@ class ZooniverseUserGroup:
     async def member_stats(
         self, info: Info, start_date: Date | None = None, end_date: Date | None = None
     ) -> list[MemberStats] | None:
-        handle = info.context.zooniverse.handle(
-            ErasRoute.USER_GROUP,
-            subject_id=self.id,
-            start=start_date,
-            end=end_date,
+        query = zooniverse.query_of(
+            info.context, ErasRoute.USER_GROUP, subject_id=self.id, start=start_date, end=end_date
         )
         return [
             MemberStats(
@@ -340,7 +334,7 @@ class ZooniverseUserGroup:
                 time_spent=m.session_time,
                 project_contributions=_contributions(m.projects),
             )
-            for m in await handle.members()
+            for m in await zooniverse.members(info.context, query, path_of(info))
         ]
 
     @classmethod
@@ -415,3 +409,6 @@ class Zooniverse:
     )
     def user_group(self, id: strawberry.ID) -> ZooniverseUserGroup | None:
         return ZooniverseUserGroup.resolve_reference(id)
+
+
+ZOONIVERSE_ENTITIES = [ZooniverseProject, ZooniverseWorkflow, ZooniverseUser, ZooniverseUserGroup]

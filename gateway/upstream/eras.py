@@ -3,25 +3,28 @@
 Requests follow eras-api.md exactly: id lists joined with commas, ``YYYY-MM-DD`` dates, lower-case
 ``period``, and boolean flags sent only as ``=true`` (ERAS checks conflicting flags by presence, so
 a ``=false`` can turn a good request into a 400). The caller's bearer token goes only to the users
-and user-groups routes (see ``gateway.auth``).
+and user-groups routes (see ``gateway.auth``). ``ErasAPI`` builds, fetches and reads in one call.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
+import orjson
 
-from gateway.auth import Access, Forwarding
+from gateway.auth import Access
 from gateway.dates import Window
 from gateway.errors import Forbidden, UpstreamError
-from gateway.upstream.base import CallLog, Upstream, UpstreamRequest
-from gateway.upstream.wire import BodyReader, window_params
+from gateway.upstream.body import BodyReader, window_params
+from gateway.upstream.calls import UpstreamRequest
+from gateway.upstream.datasource import DataSource, Path
 
 SOURCE = "ERAS"
+T = TypeVar("T")
 
 
 class ErasRoute(Enum):
@@ -230,54 +233,73 @@ def read_breakdown(raw: Any) -> tuple[ErasMember, ...]:
     return tuple(members)
 
 
-# ---------------------------------------------------------------------- the client
+# ---------------------------------------------------------------------- the data source
 
 
-class ErasClient(Upstream):
-    """ERAS's routes, on the shared request lifecycle."""
+class ErasAPI(DataSource):
+    """ERAS's routes, as one operation asks them."""
 
     source = SOURCE
+    settings_prefix = "eras"
 
-    def request(
-        self, query: ErasQuery, flags: ErasFlags, forwarding: Forwarding, *, today: date
-    ) -> UpstreamRequest:
+    def check_access(self, route: ErasRoute) -> None:
+        """Raise UNAUTHENTICATED now if ``route`` needs a credential the caller did not send."""
+        self.forwarding(route.access, "A volunteer's classification stats")
+
+    def request(self, query: ErasQuery, flags: ErasFlags) -> UpstreamRequest:
+        forwarding = self.forwarding(query.route.access, "A volunteer's classification stats")
         return UpstreamRequest(
-            method="GET",
-            path=query.path,
+            "GET",
+            query.path,
             params=build_params(query, flags),
             forwarding=forwarding,
-            settled=query.window.settled(today),
+            settled=query.window.settled(self.today),
         )
 
-    async def counts(self, request: UpstreamRequest, calls: CallLog | None = None) -> ErasCounts:
-        return read_counts(await self.fetch(request, calls))
+    async def counts_each(
+        self, query: ErasQuery, flags: Sequence[ErasFlags], paths: Sequence[Sequence[Path]] | None = None
+    ) -> list[ErasCounts | BaseException]:
+        """One request per flag set (budgeted together); each answer read, or its failure.
 
-    async def breakdown(
-        self, request: UpstreamRequest, calls: CallLog | None = None
-    ) -> tuple[ErasMember, ...]:
-        return read_breakdown(await self.fetch(request, calls))
+        ``paths[i]`` are the fields request ``i`` serves.
+        """
+        requests = [self.request(query, f) for f in flags]
+        answers = await self.fetch_all(requests, paths, return_exceptions=True)
+        return [a if isinstance(a, BaseException) else _read_or_error(read_counts, a) for a in answers]
 
-    def error_message(self, response: httpx.Response) -> str | None:
+    async def breakdown(self, query: ErasQuery, path: Path | None = None) -> tuple[ErasMember, ...]:
+        return read_breakdown(await self.fetch(self.request(query, ErasFlags(breakdown=True)), path))
+
+    def error_message(self, body: bytes) -> str | None:
         try:
-            body = response.json()
-        except ValueError:
+            said = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return None
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            text: str = body["error"]
+        if isinstance(said, dict) and isinstance(said.get("error"), str):
+            text: str = said["error"]
             # An unknown group's 404 text is a Ruby inspect dump; its status says enough.
             return None if text.startswith("{") else text
         return None
 
-    def error_from_response(self, request: UpstreamRequest, response: httpx.Response) -> UpstreamError:
-        if response.status_code == 403 and not request.forwarding.credentialed:
+    def error_from_response(
+        self, request: UpstreamRequest, status: int, body: bytes, retry_after_s: float | None
+    ) -> UpstreamError:
+        if status == 403 and not request.forwarding.credentialed:
             # ERAS refuses with 403 when no token came too (a private group's stats): FORBIDDEN,
             # as every upstream 403, but say what would help.
-            said = self.error_message(response)
+            said = self.error_message(body)
             return Forbidden(
                 "ERAS refused to show this without a bearer token"
                 + (f" ({said})." if said else ".")
-                + " Send Authorization: Bearer <Panoptes token> of a member or an admin.",
+                + f" To see it, {self.auth.hint(SOURCE)}.",
                 source=SOURCE,
                 status=403,
             )
-        return super().error_from_response(request, response)
+        return super().error_from_response(request, status, body, retry_after_s)
+
+
+def _read_or_error(read: Callable[[Any], T], raw: Any) -> T | BaseException:
+    try:
+        return read(raw)
+    except UpstreamError as exc:
+        return exc

@@ -8,17 +8,18 @@ in any order, empty timelines are ``null``, zero buckets are missing, tops may b
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-import httpx
+import orjson
 
-from gateway.auth import PUBLIC, Access, Forwarding
+from gateway.auth import Access, Forwarding
 from gateway.dates import Window
-from gateway.upstream.base import Upstream, UpstreamRequest
-from gateway.upstream.wire import BodyReader, window_params
+from gateway.upstream.body import BodyReader, window_params
+from gateway.upstream.calls import UpstreamRequest
+from gateway.upstream.datasource import DataSource, Path
 
 SOURCE = "FIGSHARE"
 FAMILIES = frozenset({"total", "timeline", "breakdown", "top", "count"})
@@ -106,16 +107,15 @@ def read_timeline(raw: Any) -> list[tuple[str, int]]:
     return sorted((str(k), _read.count(v, "a timeline count")) for k, v in items.items())
 
 
-def read_dated_timeline(raw: Any) -> list[tuple[date, int]]:
-    return [(_bucket_day(key), count) for key, count in read_timeline(raw)]
+Countries = dict[str, tuple[int, dict[str, int]]]
 
 
-def read_breakdown(raw: Any) -> dict[str, tuple[int, dict[str, int]]]:
-    """Country -> (total, city counts), summed over the answer's buckets."""
+def read_breakdown(raw: Any, into: Countries | None = None) -> Countries:
+    """Country -> (total, city counts), summed over the answer's buckets (and onto ``into``)."""
     body = _read.obj(raw, "the answer")
     if "breakdown" not in body:
         raise _read.fail("no breakdown")
-    countries: dict[str, tuple[int, dict[str, int]]] = {}
+    countries: Countries = {} if into is None else into
     for bucket in _read.obj(body["breakdown"] or {}, "breakdown").values():
         for country, places in _read.obj(bucket, "a breakdown bucket").items():
             cities = {
@@ -149,39 +149,41 @@ def read_article_counts(raw: Any) -> dict[str, int]:
     return {str(k): _read.count(v, "an article count") for k, v in body.items()}
 
 
-class FigshareClient(Upstream):
-    """Figshare's stats routes, on the shared request lifecycle."""
+class FigshareAPI(DataSource):
+    """Figshare's stats routes, as one operation asks them."""
 
     source = SOURCE
+    settings_prefix = "figshare"
 
-    def totals(self, scope: Scope, counter: str, item: str, item_id: str) -> UpstreamRequest:
-        return UpstreamRequest("GET", f"{scope.prefix}/total/{counter}/{item}/{item_id}")
+    def _forwarding(self, scope: Scope, access: Access, what: str) -> Forwarding:
+        return self.forwarding(access, f"{what} in the {scope.institution!r} institution scope")
 
-    def timeline(
-        self, series: Series, granularity: str, forwarding: Forwarding, *, today: date
-    ) -> UpstreamRequest:
-        return self._series("timeline", series, granularity, forwarding, today)
+    async def totals(
+        self, scope: Scope, counter: str, item: str, item_id: str, path: Path | None = None
+    ) -> int:
+        """All-time total: public in every scope."""
+        request = UpstreamRequest("GET", f"{scope.prefix}/total/{counter}/{item}/{item_id}")
+        return read_totals(await self.fetch(request, path))
 
-    def breakdown(
-        self, series: Series, granularity: str, forwarding: Forwarding, *, today: date
-    ) -> UpstreamRequest:
-        return self._series("breakdown", series, granularity, forwarding, today)
+    async def timeline(self, s: Series, granularity: str, path: Path | None = None) -> list[tuple[date, int]]:
+        """Bucket start days and counts, oldest first; ``granularity`` as the upstream names it."""
+        request = self._series("timeline", s, granularity, "A timeline")
+        return [(_bucket_day(key), count) for key, count in read_timeline(await self.fetch(request, path))]
 
-    def _series(
-        self, family: str, s: Series, granularity: str, forwarding: Forwarding, today: date
-    ) -> UpstreamRequest:
-        params = window_params(s.window)
-        if s.narrowing is not None:
-            params += s.narrowing.params()
-        return UpstreamRequest(
-            "GET",
-            f"{s.scope.prefix}/{family}/{granularity}/{s.counter}/{s.item}/{s.item_id}",
-            params=tuple(params),
-            forwarding=forwarding,
-            settled=s.window.settled(today),
-        )
+    async def timeline_total(self, s: Series, path: Path | None = None) -> int:
+        """The sum over the window, read from the ``total`` timeline."""
+        request = self._series("timeline", s, "total", "A windowed total")
+        return sum(count for _, count in read_timeline(await self.fetch(request, path)))
 
-    def top(
+    async def countries(self, s: Series, windows: Sequence[Window], path: Path | None = None) -> Countries:
+        """Geolocation over ``windows`` (parts of the series' window), summed."""
+        requests = [self._series("breakdown", replace(s, window=w), "total", "Geolocation") for w in windows]
+        merged: Countries = {}
+        for answer in await self.fetch_all(requests, [[path] if path else []] * len(requests)):
+            read_breakdown(answer, into=merged)
+        return merged
+
+    async def top(
         self,
         scope: Scope,
         counter: str,
@@ -189,11 +191,10 @@ class FigshareClient(Upstream):
         *,
         count: int,
         window: Window,
-        forwarding: Forwarding,
-        today: date,
         item_id: str | None = None,
         sub_item: str | None = None,
-    ) -> UpstreamRequest:
+        path: Path | None = None,
+    ) -> list[tuple[str, int]]:
         params: list[tuple[str, str]] = []
         if item_id is not None:
             params.append(("item_id", item_id))
@@ -201,23 +202,38 @@ class FigshareClient(Upstream):
             params.append(("sub_item", sub_item))
         params.append(("count", str(count)))
         params += window_params(window)
-        return UpstreamRequest(
+        request = UpstreamRequest(
             "GET",
             f"{scope.prefix}/top/{counter}/{item}",
             params=tuple(params),
-            forwarding=forwarding,
-            settled=window.settled(today),
+            forwarding=self._forwarding(scope, scope.protected, "A ranking"),
+            settled=window.settled(self.today),
+        )
+        return read_top(await self.fetch(request, path))
+
+    async def count_articles(self, group_ids: Sequence[str], paths: Sequence[Path] = ()) -> dict[str, int]:
+        """Public article counts of groups, in one request (a read-only POST)."""
+        body = orjson.dumps({"groups": [{"id": int(g)} for g in group_ids]})
+        [answer] = await self.fetch_all([UpstreamRequest("POST", "/count/articles", body=body)], [paths])
+        return read_article_counts(answer)
+
+    def _series(self, family: str, s: Series, granularity: str, what: str) -> UpstreamRequest:
+        params = window_params(s.window)
+        if s.narrowing is not None:
+            params += s.narrowing.params()
+        return UpstreamRequest(
+            "GET",
+            f"{s.scope.prefix}/{family}/{granularity}/{s.counter}/{s.item}/{s.item_id}",
+            params=tuple(params),
+            forwarding=self._forwarding(s.scope, s.scope.protected, what),
+            settled=s.window.settled(self.today),
         )
 
-    def count_articles(self, group_ids: list[str]) -> UpstreamRequest:
-        body = json.dumps({"groups": [{"id": int(g)} for g in group_ids]}, separators=(",", ":"))
-        return UpstreamRequest("POST", "/count/articles", body=body, forwarding=PUBLIC)
-
-    def error_message(self, response: httpx.Response) -> str | None:
+    def error_message(self, body: bytes) -> str | None:
         try:
-            body = response.json()
-        except ValueError:
+            said = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return None
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return str(body["message"])
+        if isinstance(said, dict) and isinstance(said.get("message"), str):
+            return str(said["message"])
         return None

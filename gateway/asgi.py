@@ -1,0 +1,29 @@
+"""``gateway.asgi:app``: the gateway configured from the environment, for any ASGI server.
+
+    uvicorn gateway.asgi:app --workers 4
+    gunicorn -k uvicorn_worker.UvicornWorker gateway.asgi:app
+
+Bad configuration stops the worker with one line naming the variable, as ``stats-gateway serve``
+does. ``STATS_GATEWAY_DEMO_HEADERS=1`` (set by ``serve --demo --workers N``) prefills the
+explorer with the demo's credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from gateway.app import create_app
+from gateway.examples import demo_headers
+from gateway.settings import ConfigError, Settings
+
+try:
+    _settings = Settings.from_env()
+except ConfigError as exc:
+    print(f"stats-gateway: bad configuration: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+app = create_app(
+    _settings,
+    explorer_headers=demo_headers() if os.environ.get("STATS_GATEWAY_DEMO_HEADERS") == "1" else None,
+)

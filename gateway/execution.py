@@ -1,0 +1,181 @@
+"""Parse, validate and execute GraphQL documents on the Strawberry schema, with caches that hit.
+
+Strawberry builds the schema (types, federation, resolvers); the gateway drives graphql-core
+itself, so that parsing and validation are cached per document text with rules made once (the
+depth and alias limits included; Strawberry's limiter extensions make new rule classes per
+request, so its validation cache could never hit), and so that nothing runs per request that the
+gateway does not need.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    execute,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from strawberry.execution import optimized_is_awaitable
+
+from gateway.errors import graphql_error
+
+# graphql-core stops validating after this many errors; its own message then gives no reason.
+MAX_VALIDATION_ERRORS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document parsed and validated against the schema, or the errors that stopped it."""
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...] = ()
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | None:
+        return None if self.document is None else get_operation_ast(self.document, name)
+
+
+def _depth_limit(max_depth: int) -> type[ASTValidationRule]:
+    class DepthLimit(ASTValidationRule):
+        """No operation selects deeper than ``max_depth`` fields (fragments followed)."""
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            fragments = {
+                d.name.value: d
+                for d in self.context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            depth = _depth(node.selection_set, fragments, frozenset())
+            if depth > max_depth:
+                name = node.name.value if node.name else "anonymous"
+                self.report_error(
+                    GraphQLError(
+                        f"Operation '{name}' is {depth} fields deep; at most {max_depth} are allowed "
+                        "(GATEWAY_MAX_DEPTH).",
+                        node,
+                    )
+                )
+
+    return DepthLimit
+
+
+def _depth(
+    selections: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], seen: frozenset[str]
+) -> int:
+    if selections is None:
+        return 0
+    deepest = 0
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value.startswith("__"):
+                continue  # introspection (GraphiQL's schema query) costs nothing upstream
+            deepest = max(deepest, 1 + _depth(selection.selection_set, fragments, seen))
+        elif isinstance(selection, InlineFragmentNode):
+            deepest = max(deepest, _depth(selection.selection_set, fragments, seen))
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:  # cycles are another rule's business
+                deepest = max(deepest, _depth(fragment.selection_set, fragments, seen | {name}))
+    return deepest
+
+
+def _alias_limit(max_aliases: int) -> type[ASTValidationRule]:
+    class AliasLimit(ASTValidationRule):
+        """A document uses at most ``max_aliases`` aliases (each may cost an upstream request)."""
+
+        count = 0
+
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            if node.alias is not None:
+                self.count += 1
+                if self.count == max_aliases + 1:
+                    self.report_error(
+                        GraphQLError(
+                            f"The document uses more than {max_aliases} aliases (GATEWAY_MAX_ALIASES).", node
+                        )
+                    )
+
+    return AliasLimit
+
+
+class Executor:
+    """Runs operations on one schema; its caches are keyed by document text."""
+
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        *,
+        max_depth: int = 12,
+        max_aliases: int = 200,
+        max_tokens: int = 5000,
+        cache_size: int = 512,
+    ) -> None:
+        self.schema = schema
+        self.max_tokens = max_tokens
+        # The graphql-core schema Strawberry built, run the way Strawberry runs it.
+        self._graphql = schema._schema
+        self._context_class = schema.execution_context_class
+        self._rules = (*specified_rules, _depth_limit(max_depth), _alias_limit(max_aliases))
+        self.prepare = functools.lru_cache(maxsize=cache_size)(self._prepare)
+
+    def _prepare(self, query: str) -> Prepared:
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLSyntaxError as error:
+            if "tokens" in error.message and "Parsing aborted" in error.message:
+                error = GraphQLSyntaxError(
+                    error.source,  # type: ignore[arg-type]
+                    0,
+                    f"The document has more than {self.max_tokens} tokens (GATEWAY_MAX_QUERY_TOKENS).",
+                )
+            return Prepared(None, (graphql_error(error),))
+        errors = validate(self._graphql, document, self._rules, max_errors=MAX_VALIDATION_ERRORS)
+        if len(errors) > MAX_VALIDATION_ERRORS:
+            errors = [
+                *errors[:MAX_VALIDATION_ERRORS],
+                GraphQLError(
+                    f"Validation stopped after {MAX_VALIDATION_ERRORS} errors: mend these, then try again."
+                ),
+            ]
+        return Prepared(document, tuple(graphql_error(e) for e in errors))
+
+    def execute(
+        self,
+        prepared: Prepared,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> ExecutionResult | Awaitable[ExecutionResult]:
+        assert prepared.document is not None
+        return execute(
+            self._graphql,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            executor_class=self._context_class,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # a TypeGuard in effect
+        )
+
+
+def is_query(operation: OperationDefinitionNode | None) -> bool:
+    return operation is not None and operation.operation is OperationType.QUERY

@@ -1,0 +1,102 @@
+"""GraphQL over HTTP: a request's parameters from a POST body or a GET query string.
+
+Whatever arrives, the caller gets an answer in the shape of a GraphQL response: anything that is
+not a well-formed GraphQL-over-HTTP request raises ``RequestError`` with its HTTP status, a code
+and a message saying what was wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+JSON_TYPES = ("application/json", "application/graphql-response+json")
+
+
+class RequestError(Exception):
+    """The HTTP request is not one the gateway can run."""
+
+    def __init__(
+        self, status: int, message: str, code: str = "BAD_REQUEST", headers: tuple[tuple[str, str], ...] = ()
+    ):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLParams:
+    query: str | None
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+def _field(data: dict[str, Any], name: str, kind: type, what: str) -> Any:
+    value = data.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise RequestError(400, f"'{name}' must be {what}.")
+    return value
+
+
+def _params(data: dict[str, Any]) -> GraphQLParams:
+    return GraphQLParams(
+        query=_field(data, "query", str, "a string holding a GraphQL document"),
+        variables=_field(data, "variables", dict, "an object"),
+        operation_name=_field(data, "operationName", str, "a string"),
+        extensions=_field(data, "extensions", dict, "an object"),
+    )
+
+
+def from_body(body: bytes, content_type: str) -> GraphQLParams:
+    """The parameters of a POST: a JSON object ``{query, variables, operationName, extensions}``."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in ("application/json", "application/graphql+json"):
+        raise RequestError(
+            415,
+            f"POST bodies must be application/json, not {media or 'unspecified'!r}.",
+            headers=(("Accept-Post", "application/json"),),
+        )
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"The body is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+    if isinstance(data, list):
+        raise RequestError(
+            400, "Batched requests (a JSON array) are not supported: send one operation per request."
+        )
+    if not isinstance(data, dict):
+        raise RequestError(
+            400, "The body must be a JSON object with a 'query' (or a persisted query's hash)."
+        )
+    return _params(data)
+
+
+def from_query_string(raw: bytes) -> GraphQLParams:
+    """The parameters of a GET: ``query``, and ``variables``/``extensions`` as JSON text."""
+    try:
+        pairs = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError:
+        raise RequestError(400, "The query string is not valid UTF-8.") from None
+    data: dict[str, Any] = {
+        "query": pairs.get("query") or None,
+        "operationName": pairs.get("operationName") or None,
+    }
+    for name in ("variables", "extensions"):
+        text = pairs.get(name)
+        if text:
+            try:
+                data[name] = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise RequestError(400, f"'{name}' in the query string is not valid JSON.") from None
+    return _params(data)
+
+
+def wants_graphql_response(accept: str) -> bool:
+    """Whether the client asked for ``application/graphql-response+json`` (statuses then say more)."""
+    return "application/graphql-response+json" in accept

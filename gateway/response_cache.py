@@ -1,0 +1,99 @@
+"""Whole-operation answers, kept in front of parse/validate/execute.
+
+Keyed by the document's hash, the operation name, the variables and the caller's credential scope
+(an HMAC of what the caller carries, as for upstream answers): an answer that needed no credential
+is shared by every caller; one whose fields consulted the caller's credentials is kept for that
+caller alone (or for callers carrying none). It lives as long as the shortest-lived upstream
+answer it was made from. Answers with errors, stale answers and traced requests are never kept.
+The encoded bytes are kept, with their ETag, in the configured cache backend, so replicas that
+share Redis share them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gateway.auth import PUBLIC_SCOPE
+from gateway.cache import Entry, GuardedCache
+
+SHARED, CALLERS, PRIVATE = "shared", "callers", "private"  # who may be served a kept answer
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An answer from the cache: its bytes, ETag, remaining lifetime and whether it is private."""
+
+    body: bytes
+    etag: str
+    max_age: int
+    private: bool
+
+
+class ResponseCache:
+    def __init__(self, cache: GuardedCache) -> None:
+        self.cache = cache
+
+    @staticmethod
+    def key(query: str, operation_name: str | None, variables: dict[str, Any] | None, scope: str) -> str:
+        document = hashlib.sha256(query.encode()).hexdigest()
+        material = b"\0".join(
+            (
+                document.encode(),
+                (operation_name or "").encode(),
+                orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+                scope.encode(),
+            )
+        )
+        return f"resp:v1:{hashlib.sha256(material).hexdigest()}"
+
+    async def lookup(
+        self, query: str, operation_name: str | None, variables: dict[str, Any] | None, scope: str
+    ) -> Kept | None:
+        """The kept answer this caller may be served, if any."""
+        found = await self._fresh(self.key(query, operation_name, variables, scope))
+        if found is None and scope != PUBLIC_SCOPE:
+            # An answer that consulted no credential is the same for every caller.
+            shared = await self._fresh(self.key(query, operation_name, variables, PUBLIC_SCOPE))
+            if shared is not None and shared[0].tag.startswith(SHARED):
+                found = shared
+        if found is None:
+            return None
+        entry, now = found
+        who, _, etag = entry.tag.partition(" ")
+        return Kept(entry.value, etag, int(entry.remaining(now)), private=who == PRIVATE)
+
+    async def _fresh(self, key: str) -> tuple[Entry, float] | None:
+        entry = await self.cache.get(key)
+        if entry is None:
+            return None
+        now = self.cache.clock()
+        return (entry, now) if entry.fresh(now) else None
+
+    async def store(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        scope: str,
+        *,
+        body: bytes,
+        etag: str,
+        ttl: float,
+        consulted_credentials: bool,
+    ) -> None:
+        if ttl <= 0:
+            return
+        if not consulted_credentials:
+            who, scope = SHARED, PUBLIC_SCOPE
+        else:
+            who = CALLERS if scope == PUBLIC_SCOPE else PRIVATE
+        entry = Entry(body, self.cache.clock(), ttl, f"{who} {etag}")
+        await self.cache.set(self.key(query, operation_name, variables, scope), entry, keep_for=ttl)
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'

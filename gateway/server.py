@@ -1,0 +1,56 @@
+"""Serving the app with uvicorn: the production HTTP stack, one process or several on one socket.
+
+httptools and uvloop (``uvicorn[standard]``) parse HTTP and run the loop several times faster than
+the pure-Python defaults. No access log line per request unless the log level is ``debug``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from gateway.settings import Settings
+
+TRACE_LOG_LEVEL = 5  # uvicorn's own "trace" level, below DEBUG
+
+
+def _level(name: str) -> int:
+    return TRACE_LOG_LEVEL if name == "trace" else logging.getLevelName(name.upper())
+
+
+def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> uvicorn.Config:
+    """uvicorn's configuration for these settings (one process: the app itself; several: by import)."""
+    from gateway.app import create_app
+    from gateway.examples import demo_headers
+
+    app: object = "gateway.asgi:app"
+    if settings.workers == 1:
+        app = create_app(settings, explorer_headers=demo_headers() if demo else None)
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        workers=settings.workers,  # always given: uvicorn would otherwise read WEB_CONCURRENCY
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+        log_level=_level(settings.log_level),
+        access_log=settings.log_level in ("debug", "trace"),
+        timeout_keep_alive=int(max(1, settings.http_keepalive_timeout_s)),
+        timeout_graceful_shutdown=int(max(1, settings.shutdown_timeout_s)),
+    )
+
+
+def run(settings: Settings, *, host: str, port: int, demo: bool = False) -> int:
+    logging.basicConfig(
+        level=_level(settings.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server_config = config(settings, host=host, port=port, demo=demo)
+    if settings.workers == 1:
+        uvicorn.Server(server_config).run()
+        return 0
+    # Each worker imports gateway.asgi:app; the supervisor restarts any that die.
+    Multiprocess(server_config, sockets=[server_config.bind_socket()]).run()
+    return 0

@@ -1,0 +1,120 @@
+"""The long-lived parts, made once at start-up by the app's lifespan and shared by every request.
+
+The transport and the cache, one ``Upstream`` per service of ``UPSTREAMS`` (breaker, pressure,
+single-flight), the credential rules, the executor with its caches, the response cache and the
+persisted queries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from gateway.auth import Auth
+from gateway.cache import CacheOptions, GuardedCache, create_cache
+from gateway.context import ContextFactory
+from gateway.execution import Executor
+from gateway.metrics import NO_METRICS, Metrics
+from gateway.persisted import PersistedQueries
+from gateway.resolvers.args import Limits
+from gateway.response_cache import ResponseCache
+from gateway.schema import schema
+from gateway.settings import Settings
+from gateway.upstream import UPSTREAMS
+from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.client import TtlPolicy, Upstream
+from gateway.upstream.retry import Pressure, Retrying
+from gateway.upstream.transport import UpstreamTransport
+
+
+@dataclass
+class Services:
+    settings: Settings
+    transport: httpx.AsyncBaseTransport
+    cache: GuardedCache
+    upstreams: dict[str, Upstream]
+    auth: Auth
+    executor: Executor
+    contexts: ContextFactory
+    responses: ResponseCache | None
+    persisted: PersistedQueries
+    metrics: Metrics
+
+    @classmethod
+    def start(
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics = NO_METRICS,
+    ) -> Services:
+        s = settings
+        if transport is None:
+            transport = UpstreamTransport(max_connections=s.upstream_max_in_flight * len(UPSTREAMS))
+        cache = GuardedCache(
+            create_cache(
+                s.cache_url,
+                CacheOptions(
+                    max_entries=s.cache_max_entries,
+                    max_bytes=s.cache_max_bytes,
+                    clock=clock,
+                    op_timeout_s=s.cache_op_timeout_s,
+                    stale_s=s.cache_max_stale_s,
+                ),
+            )
+        )
+        policy = TtlPolicy(
+            past_s=s.cache_ttl_past_s,
+            recent_s=s.cache_ttl_recent_s,
+            private_s=s.cache_ttl_private_s,
+            max_stale_s=s.cache_max_stale_s,
+        )
+        upstreams = {}
+        for api in UPSTREAMS:
+            source, prefix = api.source, api.settings_prefix
+            upstreams[source] = Upstream(
+                source,
+                # Each upstream's settings are named after its prefix: eras_url, eras_max_rps...
+                base_url=getattr(s, f"{prefix}_url"),
+                transport=transport,
+                cache=cache,
+                policy=policy,
+                timeout_s=s.upstream_timeout_s,
+                breaker=CircuitBreaker(s.breaker_failures, s.breaker_reset_s),
+                retrying=Retrying(
+                    s.upstream_retries, s.upstream_retry_backoff_s, source=source, metrics=metrics
+                ),
+                pressure=Pressure(
+                    source, max_in_flight=s.upstream_max_in_flight, max_rps=getattr(s, f"{prefix}_max_rps")
+                ),
+                lock_wait_s=s.cache_lock_wait_s,
+                metrics=metrics,
+            )
+        auth = Auth(s.cache_secret, s.figshare_auth_header)
+        return cls(
+            settings=s,
+            transport=transport,
+            cache=cache,
+            upstreams=upstreams,
+            auth=auth,
+            executor=Executor(
+                schema, max_depth=s.max_depth, max_aliases=s.max_aliases, max_tokens=s.max_query_tokens
+            ),
+            contexts=ContextFactory(
+                upstreams,
+                auth,
+                Limits(max_ids=s.max_ids, max_series_points=s.max_series_points, max_entities=s.max_entities),
+                budget=s.max_upstream_calls,
+            ),
+            responses=ResponseCache(cache) if s.response_cache and cache.name != "none" else None,
+            persisted=PersistedQueries(cache),
+            metrics=metrics,
+        )
+
+    async def close(self) -> None:
+        await self.transport.aclose()
+        await self.cache.inner.close()

@@ -1,0 +1,281 @@
+"""The life of a call to one upstream, shared by every operation of the process.
+
+    cache -> single-flight (process, then replicas) -> pause / rate / slot -> send (retries)
+          -> stale-if-error -> store
+
+``Upstream`` is made once per upstream by the lifespan. Identical requests are made once: among
+concurrent operations of this process (one shared task per cache key, which no single caller's
+cancellation stops), and among processes sharing a Redis cache (cache leases with a bounded wait).
+Only answers are cached, never errors. When a call fails with a transient error and an expired
+answer is still held within the maximum staleness, that answer is served as ``stale``.
+
+Sending goes through an ``httpx`` transport directly (``handle_async_request``): the gateway needs
+none of the client's cookie jar, redirects or proxy handling, and skipping them halves the cost of
+a call (bench/README.md). The transport is the test seam: ``httpx.MockTransport`` plugs in here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from gateway import __version__
+from gateway.cache import Entry, GuardedCache
+from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, from_transport
+from gateway.metrics import NO_METRICS, Metrics
+from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.calls import Outcome, UpstreamRequest
+from gateway.upstream.retry import Pressure, Retrying
+
+log = logging.getLogger("gateway.upstream")
+
+USER_AGENT = f"stats-gateway/{__version__}"
+
+
+class ResponseHooks(Protocol):
+    """What the source's data source says about its answers (``datasource.DataSource``)."""
+
+    def parse_body(self, body: bytes) -> Any: ...
+
+    def error_from_response(
+        self, request: UpstreamRequest, status: int, body: bytes, retry_after_s: float | None
+    ) -> UpstreamError: ...
+
+
+@dataclass(frozen=True)
+class TtlPolicy:
+    """How long answers stay fresh, and how long past that they may be served on failure."""
+
+    past_s: float = 86_400
+    recent_s: float = 60
+    private_s: float = 60
+    max_stale_s: float = 86_400
+
+    def ttl(self, request: UpstreamRequest) -> float:
+        ttl = self.past_s if request.settled else self.recent_s
+        if request.forwarding.credentialed:
+            ttl = min(ttl, self.private_s)
+        return ttl
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An upstream body, the entry it is (or was) cached as, and how it was obtained.
+
+    ``value`` is the parsed body when this call parsed it (a fetch, shared by coalesced callers:
+    treat it as immutable), None when it came from the cache.
+    """
+
+    body: bytes
+    entry: Entry
+    outcome: Outcome
+    value: Any = None
+
+
+class Upstream:
+    """One upstream service: its address, transport, cache, breaker and the pressure put on it."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        base_url: str,
+        transport: httpx.AsyncBaseTransport,
+        cache: GuardedCache,
+        policy: TtlPolicy,
+        timeout_s: float,
+        breaker: CircuitBreaker,
+        retrying: Retrying | None = None,
+        pressure: Pressure | None = None,
+        lock_wait_s: float = 5.0,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
+        self.source = source
+        self.base_url = base_url.rstrip("/")
+        self.transport = transport
+        self.cache = cache
+        self.policy = policy
+        self.timeout_s = timeout_s
+        self.breaker = breaker
+        self.retrying = retrying or Retrying(retries=0)
+        self.pressure = pressure or Pressure(source)
+        self.lock_wait_s = lock_wait_s
+        self.metrics = metrics
+        self._inflight: dict[str, asyncio.Future[Answer]] = {}
+
+    def cache_key(self, request: UpstreamRequest) -> str:
+        """From the request itself plus the credential scope: never the credential.
+
+        The scope is the one ``auth.Auth.forwarding`` produced with the forwarded headers: public
+        requests share entries, credentialed ones are filed under an HMAC of the credential.
+        """
+        material = orjson.dumps(
+            [
+                self.source,
+                self.base_url,
+                request.method,
+                request.path,
+                sorted(request.params),
+                _canonical(request.body),
+                request.forwarding.scope,
+            ]
+        )
+        return f"v2:{self.source}:{hashlib.sha256(material).hexdigest()}"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def fetch(self, request: UpstreamRequest, key: str, hooks: ResponseHooks) -> Answer:
+        """The answer to ``request``, from cache or the network, shared with concurrent callers."""
+        held = await self.cache.get(key)
+        if held is not None and held.fresh(self.cache.clock()):
+            self.metrics.cache_lookup(self.source, "hit")
+            return Answer(held.value, held, "hit")
+        task = self._inflight.get(key)
+        led = task is None
+        if task is None:
+            # One task per key does the work for every concurrent caller; a caller that goes away
+            # (its client disconnected) does not cancel it for the others.
+            task = asyncio.ensure_future(self._lead(request, key, held, hooks))
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._landed, key))
+        answer = await asyncio.shield(task)
+        if not led and answer.outcome != "stale":
+            answer = Answer(answer.body, answer.entry, "coalesced", answer.value)
+        self.metrics.cache_lookup(self.source, answer.outcome)
+        return answer
+
+    def _landed(self, key: str, task: asyncio.Future[Answer]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # seen: every waiting caller gets it anyway
+
+    async def _lead(
+        self, request: UpstreamRequest, key: str, held: Entry | None, hooks: ResponseHooks
+    ) -> Answer:
+        """Fetch as the one caller in this process; coordinate with other processes."""
+        # Held for as long as one fetch may take; a holder that dies frees it by expiry.
+        hold_for = self.timeout_s + 1
+        lease = await self.cache.acquire(key, hold_for)
+        try:
+            entry = await self.cache.get(key) if self.cache.shared else None
+            if entry is not None and entry.fresh(self.cache.clock()):
+                # Filled by another process since the first look.
+                return Answer(entry.value, entry, "hit" if lease is not None else "coalesced")
+            if lease is None:
+                # Another process is fetching: wait for its answer (bounded), then read it. If the
+                # holder failed, or died and its lease is still running out, fetch ourselves.
+                if not await self.cache.wait(key, min(self.lock_wait_s, hold_for)):
+                    log.info(
+                        "%s: the process fetching the same request did not finish; fetching", self.source
+                    )
+                entry = await self.cache.get(key)
+                if entry is not None and entry.fresh(self.cache.clock()):
+                    return Answer(entry.value, entry, "coalesced")
+            held = entry or held
+            try:
+                body = await self._send(request, hooks)
+                # Read before storing: a body that is not JSON is a failure, never cached.
+                value = hooks.parse_body(body)
+            except UpstreamError as exc:
+                now = self.cache.clock()
+                if exc.transient and held is not None and held.age(now) <= held.ttl + self.policy.max_stale_s:
+                    log.info("%s failed; serving an answer %.0fs old", self.source, held.age(now))
+                    return Answer(held.value, held, "stale")
+                raise
+            ttl = self.policy.ttl(request)
+            entry = Entry(body, self.cache.clock(), ttl)
+            if ttl > 0:
+                await self.cache.set(key, entry, keep_for=ttl + self.policy.max_stale_s)
+            return Answer(body, entry, "miss", value)
+        finally:
+            if lease is not None:
+                await self.cache.release(lease)
+
+    async def _send(self, request: UpstreamRequest, hooks: ResponseHooks) -> bytes:
+        """Send with retries, within one deadline; the breaker sees the call's final outcome."""
+        if not self.breaker.allow():
+            raise UpstreamUnavailable(
+                f"{self.source} is not being called for a while after repeated failures.", source=self.source
+            )
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            body = await self.retrying.call(lambda: self._attempt(request, hooks, deadline), deadline)
+        except UpstreamError as exc:
+            if exc.transient:
+                self.breaker.failure()
+            else:
+                self.breaker.success()  # it answered, if only to refuse
+            self.metrics.circuit(self.source, self.breaker.is_open)
+            raise
+        self.breaker.success()
+        self.metrics.circuit(self.source, self.breaker.is_open)
+        return body
+
+    async def _attempt(self, request: UpstreamRequest, hooks: ResponseHooks, deadline: float) -> bytes:
+        """One request on the wire, admitted by the upstream's pressure and bounded by the deadline."""
+        headers = [("Accept", "application/json"), ("User-Agent", USER_AGENT), *request.forwarding.headers]
+        if request.body is not None:
+            headers.append(("Content-Type", "application/json"))
+        started = 0.0
+        try:
+            async with asyncio.timeout(deadline - time.monotonic()):
+                async with self.pressure.admitted(deadline):
+                    started = time.monotonic()
+                    log.debug("%s %s %s", self.source, request.method, request.target)
+                    outgoing = httpx.Request(
+                        request.method, self.base_url + request.target, headers=headers, content=request.body
+                    )
+                    response = await self.transport.handle_async_request(outgoing)
+                    try:
+                        body = await response.aread()
+                    finally:
+                        await response.aclose()
+        except UpstreamError:
+            raise
+        except (TimeoutError, httpx.TransportError) as exc:
+            error = from_transport(exc, self.source, self.timeout_s)
+            if started:
+                outcome = "timeout" if isinstance(error, UpstreamTimeout) else "connect_error"
+                self.metrics.upstream_request(self.source, outcome, time.monotonic() - started)
+            raise error from exc
+        status = response.status_code
+        self.metrics.upstream_request(self.source, f"{status // 100}xx", time.monotonic() - started)
+        if status >= 300:
+            retry_after = _retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+            if retry_after is not None:
+                self.pressure.pause(retry_after)
+            raise hooks.error_from_response(request, status, body, retry_after)
+        return body
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _canonical(body: bytes | None) -> str | None:
+    """JSON bodies with sorted keys and no spacing, so equal bodies key equally."""
+    if body is None:
+        return None
+    try:
+        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")
