@@ -1,88 +1,81 @@
-"""`stats-gateway serve --demo` works offline and answers the README's example queries."""
+"""`stats-gateway serve --demo` works offline and answers the README's example queries with data."""
 
 from __future__ import annotations
 
-import os
-import queue
+import json
 import re
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-LIMIT_S = 60
+from gateway.examples import EXAMPLES, demo_headers
+from tests.demo_process import ROOT, DemoGateway, demo_gateway, emptiness
+
+# A runnable example: a ```graphql block, optionally followed by its variables in a ```json block.
+README_EXAMPLE = re.compile(r"```graphql\n(.*?)```\n(?:\nVariables:\n\n```json\n(.*?)```\n)?", re.S)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def readme_examples() -> list[tuple[str, dict[str, Any] | None]]:
+    """The README's runnable examples, in order: (query, variables)."""
+    text = (ROOT / "README.md").read_text()
+    return [
+        (query, json.loads(variables) if variables else None)
+        for query, variables in README_EXAMPLE.findall(text)
+    ]
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[tuple[str, str]]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen: list[str] = []
-    try:
-        while True:
-            line = lines.get(timeout=LIMIT_S)
-            assert line, "the demo exited:\n" + "".join(seen)
-            seen.append(line)
-            if "Uvicorn running on" in line:  # logged once the socket listens
-                break
-        yield f"http://127.0.0.1:{port}", "".join(seen)
-    finally:
-        process.terminate()
-        process.wait(timeout=LIMIT_S)
-        if process.stdout is not None:
-            process.stdout.close()
+def demo() -> Iterator[DemoGateway]:
+    with demo_gateway() as running:
+        yield running
 
 
-def test_demo_prints_where_to_go_and_what_to_paste(demo: tuple[str, str]) -> None:
-    url, banner = demo
-    assert f"{url}/graphql" in banner
-    assert "Bearer demo-token-volunteer" in banner
-    assert "X-Figshare-Authorization: Basic " in banner
-    assert "query Overview" in banner
+def test_demo_prints_where_to_go_and_what_to_paste(demo: DemoGateway) -> None:
+    assert f"{demo.url}/graphql" in demo.banner
+    assert "Bearer demo-token-volunteer" in demo.banner
+    assert "X-Figshare-Authorization: Basic " in demo.banner
+    # The banner, GraphiQL's first tab and the README's first example are one text.
+    assert EXAMPLES[0].query in demo.banner
 
 
-def test_demo_answers_every_readme_example(demo: tuple[str, str]) -> None:
-    url, _ = demo
-    examples = re.findall(r"```graphql\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+def test_the_readme_shows_exactly_the_examples_in_order() -> None:
+    shown = readme_examples()
+    assert shown == [(e.query, e.variables) for e in EXAMPLES]
+    assert any(variables for _, variables in shown)  # one of them shows how variables are passed
+    readme = (ROOT / "README.md").read_text()
+    for name, value in demo_headers().items():
+        assert f"{name}: {value}" in readme  # the headers the examples need are given
+
+
+def test_demo_answers_every_readme_example_with_data(demo: DemoGateway) -> None:
+    examples = readme_examples()
     assert len(examples) >= 5
-    headers = {
-        "Authorization": "Bearer demo-token-volunteer",
-        "X-Figshare-Authorization": "Basic bGJvcm8tc3RhdHM6bGJvcm8tc3RhdHMtc2VjcmV0",
-    }
-    with httpx.Client(base_url=url, timeout=30, trust_env=False) as client:
-        for example in examples:
-            result = client.post("/graphql", json={"query": example}, headers=headers).json()
-            assert "errors" not in result, (example, result["errors"])
+    with httpx.Client(base_url=demo.url, timeout=30, trust_env=False) as client:
+        for query, variables in examples:
+            response = client.post(
+                "/graphql", json={"query": query, "variables": variables}, headers=demo_headers()
+            )
+            assert response.status_code == 200, response.text
+            result = response.json()
+            assert "errors" not in result, (query, result["errors"])
             assert result["data"]
+            assert emptiness(result["data"]) == [], query
+
+
+def test_emptiness_finds_what_is_missing() -> None:
+    assert emptiness({"a": {"total": 3, "series": [{"count": 0}]}}) == []
+    assert emptiness({"a": {"total": 0, "series": [], "b": None}}) == [
+        "data.a.total is 0",
+        "data.a.series is empty",
+        "data.a.b is null",
+    ]
+
+
+def test_graphiql_is_served(demo: DemoGateway) -> None:
+    with httpx.Client(base_url=demo.url, timeout=30, trust_env=False) as client:
         page = client.get("/graphql", headers={"Accept": "text/html"})
-        assert "graphiql" in page.text.lower()
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+    assert '"defaultTabs"' in page.text
