@@ -15,6 +15,7 @@ import sys
 
 from gateway.app import create_app
 from gateway.examples import demo_headers
+from gateway.server import tune_gc
 from gateway.settings import ConfigError, Settings
 
 try:
@@ -27,3 +28,4 @@ app = create_app(
     _settings,
     explorer_headers=demo_headers() if os.environ.get("STATS_GATEWAY_DEMO_HEADERS") == "1" else None,
 )
+tune_gc()

@@ -6,6 +6,7 @@ the pure-Python defaults. No access log line per request unless the log level is
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import uvicorn
@@ -14,6 +15,18 @@ from uvicorn.supervisors import Multiprocess
 from gateway.settings import Settings
 
 TRACE_LOG_LEVEL = 5  # uvicorn's own "trace" level, below DEBUG
+
+
+def tune_gc() -> None:
+    """Collect garbage less often, and never look at what start-up made again.
+
+    A request allocates thousands of short-lived objects: with the default threshold (700) the
+    collector ran several times per request and, every so often, walked the whole heap (caches
+    included). Measured: a third of the CPU of a six-call query (bench/README.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def _level(name: str) -> int:
@@ -36,6 +49,7 @@ def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> u
         http="httptools",
         loop="uvloop",
         lifespan="on",
+        proxy_headers=False,  # nothing here reads the client's address
         log_level=_level(settings.log_level),
         access_log=settings.log_level in ("debug", "trace"),
         timeout_keep_alive=int(max(1, settings.http_keepalive_timeout_s)),
@@ -48,6 +62,7 @@ def run(settings: Settings, *, host: str, port: int, demo: bool = False) -> int:
         level=_level(settings.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     server_config = config(settings, host=host, port=port, demo=demo)
+    tune_gc()
     if settings.workers == 1:
         uvicorn.Server(server_config).run()
         return 0

@@ -11,6 +11,7 @@ GraphQL response, each error with ``extensions.code``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import orjson
 from graphql import ExecutionResult
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import graphql_error, request_error
+from gateway.errors import INTERNAL_MESSAGE, graphql_error, request_error
 from gateway.execution import is_query
 from gateway.graphql_http import (
     GraphQLParams,
@@ -36,6 +37,8 @@ from gateway.response_cache import etag_of
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
     from gateway.services import Services
+
+log = logging.getLogger("gateway.view")
 
 TRACE_HEADER = "x-stats-trace"
 STALE_WARNING = b'110 stats-gateway "Response is Stale"'
@@ -131,6 +134,9 @@ class GraphQLView:
         except RequestError as exc:
             headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers]
             outgoing = _errors_only(exc.status, [request_error(exc.message, exc.code)], headers)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            outgoing = _errors_only(500, [request_error(INTERNAL_MESSAGE, "INTERNAL_SERVER_ERROR")])
         if graphql_response:
             await outgoing.send(send, b"application/graphql-response+json; charset=utf-8")
         else:

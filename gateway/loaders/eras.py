@@ -109,5 +109,9 @@ class ErasLoader:
             for index, slot in zip(indexes, serving, strict=True):
                 results[index] = answers[slot]
 
-        await asyncio.gather(*(run(q, idx) for q, idx in groups.items()))
+        if len(groups) == 1:
+            [(query, indexes)] = groups.items()
+            await run(query, indexes)
+        else:
+            await asyncio.gather(*(run(q, idx) for q, idx in groups.items()))
         return results

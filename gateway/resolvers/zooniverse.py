@@ -37,6 +37,9 @@ class StatsHandle:
     async def prefetch(self, needs: Iterable[Need]) -> None:
         """Fetch what the selected fields need (merged with their siblings'); raise any failure."""
         wanted = list(dict.fromkeys(needs))
+        if len(wanted) == 1:  # the common case: no gather, no task
+            self.answers[wanted[0]] = await self.loader.counts(self.query, wanted[0], self.path)
+            return
         results = await asyncio.gather(
             *(self.loader.counts(self.query, n, self.path) for n in wanted), return_exceptions=True
         )

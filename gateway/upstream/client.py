@@ -229,17 +229,19 @@ class Upstream:
         started = 0.0
         try:
             async with asyncio.timeout(deadline - time.monotonic()):
-                async with self.pressure.admitted(deadline):
+                await self.pressure.admit(deadline)
+                try:
                     started = time.monotonic()
                     log.debug("%s %s %s", self.source, request.method, request.target)
-                    outgoing = httpx.Request(
-                        request.method, self.base_url + request.target, headers=headers, content=request.body
-                    )
+                    url = _url(self.base_url + request.target)
+                    outgoing = httpx.Request(request.method, url, headers=headers, content=request.body)
                     response = await self.transport.handle_async_request(outgoing)
                     try:
                         body = await response.aread()
                     finally:
                         await response.aclose()
+                finally:
+                    self.pressure.release()
         except UpstreamError:
             raise
         except (TimeoutError, httpx.TransportError) as exc:
@@ -256,6 +258,10 @@ class Upstream:
                 self.pressure.pause(retry_after)
             raise hooks.error_from_response(request, status, body, retry_after)
         return body
+
+
+# Parsing a URL is most of what building an httpx request costs; the same ones come back often.
+_url = functools.lru_cache(maxsize=4096)(httpx.URL)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -67,6 +67,13 @@ class DataSource:
         keys = [self.upstream.cache_key(r) for r in requests]
         self.calls.reserve(keys)
         served = paths or [()] * len(requests)
+        if len(requests) == 1:  # no gather, no task: most fields need one request
+            try:
+                return [await self._shared(requests[0], keys[0], served[0])]
+            except Exception as exc:
+                if return_exceptions:
+                    return [exc]
+                raise
         answers = await asyncio.gather(
             *(self._shared(r, k, p) for r, k, p in zip(requests, keys, served, strict=True)),
             return_exceptions=return_exceptions,
@@ -74,14 +81,24 @@ class DataSource:
         return list(answers)
 
     async def _shared(self, request: UpstreamRequest, key: str, paths: Sequence[Path]) -> Any:
-        # Identical requests of one operation are made (and parsed) once.
-        shared = self.calls.memo.get(key)
-        if shared is None:
-            shared = self.calls.memo[key] = asyncio.ensure_future(self._load(request, key))
-            shared.add_done_callback(_retrieve)
+        """Identical requests of one operation are made (and read) once: the first asker fetches."""
         for path in paths:
             self.calls.served(key, path)
-        return await asyncio.shield(shared)
+        shared = self.calls.memo.get(key)
+        if shared is not None:
+            return await asyncio.shield(shared)  # one asker going away leaves it to the others
+        shared = self.calls.memo[key] = asyncio.get_running_loop().create_future()
+        try:
+            value = await self._load(request, key)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                shared.cancel()
+            else:
+                shared.set_exception(exc)
+                shared.exception()  # the other askers get it; none may be left to retrieve it
+            raise
+        shared.set_result(value)
+        return value
 
     async def _load(self, request: UpstreamRequest, key: str) -> Any:
         answer = await self.upstream.fetch(request, key, self)
@@ -118,10 +135,3 @@ class DataSource:
         self, request: UpstreamRequest, status: int, body: bytes, retry_after_s: float | None
     ) -> UpstreamError:
         return from_status(self.source, status, self.error_message(body), retry_after_s=retry_after_s)
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Mark a shared task's failure as seen: every caller still waiting gets it anyway, and one
-    whose callers all went away must not be reported as never retrieved."""
-    if not task.cancelled():
-        task.exception()

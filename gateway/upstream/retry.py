@@ -14,10 +14,9 @@ thousands of queued requests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -57,8 +56,13 @@ class Retrying:
         self.metrics = metrics
 
     def _wait(self, retry_state: RetryCallState) -> float:
-        jitter = random.uniform(0, self.backoff_s * 2 ** (retry_state.attempt_number - 1))
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        # tenacity counts the retries only: the call's first attempt came before it.
+        return self._wait_after(exc, retry_state.attempt_number + 1)
+
+    def _wait_after(self, exc: BaseException | None, failures: int) -> float:
+        """Exponential backoff with full jitter, never shorter than the upstream's Retry-After."""
+        jitter = random.uniform(0, self.backoff_s * 2 ** (failures - 1))
         retry_after = getattr(exc, "retry_after_s", None)
         return jitter if retry_after is None else max(jitter, retry_after + _PAUSE_MARGIN_S)
 
@@ -66,20 +70,31 @@ class Retrying:
         self.metrics.retry(self.source)
 
     async def call(self, attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
-        if self.retries == 0:
+        # Most calls succeed at once: only a failure worth retrying pays for tenacity's machinery.
+        try:
             return await attempt()
+        except UpstreamUnavailable as exc:
+            if self.retries == 0 or not _worth_retrying(exc):
+                raise
+            first = exc
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries + 1) | _PastDeadline(deadline),
+            stop=stop_after_attempt(self.retries) | _PastDeadline(deadline),
             wait=self._wait,
             retry=retry_if_exception(_worth_retrying),
             before_sleep=self._before_sleep,
             reraise=True,
         )
 
-        async def once() -> T:  # a coroutine function, which tenacity awaits (it calls others plainly)
+        async def again() -> T:  # a coroutine function, which tenacity awaits (it calls others plainly)
             return await attempt()
 
-        return await retrying(once)
+        # The first failure counts: the first retry waits as if tenacity had seen it.
+        pause = self._wait_after(first, 1)
+        if time.monotonic() + pause >= deadline:
+            raise first
+        self.metrics.retry(self.source)
+        await asyncio.sleep(pause)  # the backoff is the behaviour: nothing to await but time
+        return await retrying(again)
 
 
 class Pressure:
@@ -107,9 +122,8 @@ class Pressure:
         """The upstream asked for a pause: send it nothing for ``seconds``."""
         self._paused_until = max(self._paused_until, self.clock() + seconds)
 
-    @contextlib.asynccontextmanager
-    async def admitted(self, deadline: float) -> AsyncIterator[None]:
-        """Hold a turn to send one request, or raise when none comes before ``deadline``."""
+    async def admit(self, deadline: float) -> None:
+        """Take a turn to send one request (``release`` it after), or raise when none comes in time."""
         left = self.paused_for()
         if left > 0:
             raise self._refused(f"{self.source} asked not to be called for a while", left)
@@ -121,8 +135,10 @@ class Pressure:
             self._next_turn = turn + 1.0 / self.max_rps
             if turn > now:
                 await asyncio.sleep(turn - now)  # the turn is the behaviour: callers queue in time
-        async with self._slots:
-            yield
+        await self._slots.acquire()
+
+    def release(self) -> None:
+        self._slots.release()
 
     def _refused(self, why: str, retry_after_s: float) -> UpstreamUnavailable:
         return UpstreamUnavailable(
