@@ -2,19 +2,80 @@
 
 httptools and uvloop (``uvicorn[standard]``) parse HTTP and run the loop several times faster than
 the pure-Python defaults. No access log line per request unless the log level is ``debug``.
+
+uvicorn closes idle keep-alive connections, but not one that never finishes its request: a client
+sending its headers (or body) a byte at a time would hold a connection and its memory forever.
+``BoundedHttpToolsProtocol`` gives every request a deadline for its headers and another for its
+body, and closes the connection when one passes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from gateway.settings import Settings
 
 TRACE_LOG_LEVEL = 5  # uvicorn's own "trace" level, below DEBUG
+
+
+class GatewayConfig(uvicorn.Config):
+    """uvicorn's configuration, with the deadlines of a request's headers and body."""
+
+    def __init__(self, app: Any, *, header_timeout_s: float, body_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """httptools' protocol, closing connections whose request does not arrive in time."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self._header_timeout_s: float = getattr(config, "header_timeout_s", 10.0)
+        self._body_timeout_s: float = getattr(config, "body_timeout_s", 30.0)
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._header_timeout_s)  # a connection that never sends a request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm(self._header_timeout_s)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._arm(self._body_timeout_s)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()
 
 
 def tune_gc() -> None:
@@ -33,7 +94,7 @@ def _level(name: str) -> int:
     return TRACE_LOG_LEVEL if name == "trace" else logging.getLevelName(name.upper())
 
 
-def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> uvicorn.Config:
+def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> GatewayConfig:
     """uvicorn's configuration for these settings (one process: the app itself; several: by import)."""
     from gateway.app import create_app
     from gateway.examples import demo_headers
@@ -41,15 +102,18 @@ def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> u
     app: object = "gateway.asgi:app"
     if settings.workers == 1:
         app = create_app(settings, explorer_headers=demo_headers() if demo else None)
-    return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+    return GatewayConfig(
+        app,
+        header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
         host=host,
         port=port,
         workers=settings.workers,  # always given: uvicorn would otherwise read WEB_CONCURRENCY
-        http="httptools",
+        http="gateway.server:BoundedHttpToolsProtocol",  # by name: worker processes import it
         loop="uvloop",
         lifespan="on",
         proxy_headers=False,  # nothing here reads the client's address
+        server_header=False,
         log_level=_level(settings.log_level),
         access_log=settings.log_level in ("debug", "trace"),
         timeout_keep_alive=int(max(1, settings.http_keepalive_timeout_s)),

@@ -10,7 +10,6 @@ GraphQL response, each error with ``extensions.code``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -149,7 +148,7 @@ class GraphQLView:
         settings = services.settings
         method = scope["method"]
         if method == "POST":
-            body = await _read_body(receive, incoming, settings.max_body_bytes, settings.http_body_timeout_s)
+            body = await _read_body(receive, incoming, settings.max_body_bytes)
             params = from_body(body, incoming.content_type)
         elif method == "GET":
             params = from_query_string(scope["query_string"])
@@ -280,29 +279,23 @@ class GraphQLView:
         return Outgoing(200, body, headers)
 
 
-async def _read_body(receive: Receive, incoming: Incoming, limit: int, timeout_s: float) -> bytes:
-    """The whole body, within ``limit`` bytes and ``timeout_s`` seconds (413 and 408 otherwise)."""
+async def _read_body(receive: Receive, incoming: Incoming, limit: int) -> bytes:
+    """The whole body, within ``limit`` bytes (413 otherwise). The server bounds how long it takes."""
     if incoming.content_length > limit:
         raise RequestError(413, f"The body is larger than {limit} bytes (GATEWAY_MAX_BODY_BYTES).")
     chunks: list[bytes] = []
     size = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise RequestError(
-                        413, f"The body is larger than {limit} bytes (GATEWAY_MAX_BODY_BYTES)."
-                    )
-                if not message.get("more_body", False):
-                    if not chunks:
-                        return chunk
-                    chunks.append(chunk)
-                    return b"".join(chunks)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise RequestError(408, f"The body did not arrive within {timeout_s:g} s.") from None
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"The body is larger than {limit} bytes (GATEWAY_MAX_BODY_BYTES).")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)

@@ -9,9 +9,10 @@ stats object with one error, instead of one error per sub-field. The sub-fields 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar, cast
 
 from gateway.context import GatewayContext
 from gateway.dates import Granularity, InvalidDate, Window, fill_gaps
@@ -22,6 +23,8 @@ from gateway.resolvers.selection import SelectedField, enum_name, int_value, sel
 from gateway.upstream.eras import ErasBucket, ErasCounts, ErasMember, ErasQuery, ErasRoute
 
 __all__ = ["COUNT", "RECENTS", "Need", "StatsHandle", "members", "needs_of", "stats"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,6 +57,18 @@ class StatsHandle:
         if answer is None:
             answer = self.answers[need] = await self.loader.counts(self.query, need, self.path)
         return answer
+
+    def read(self, pick: Callable[[ErasCounts], T], need: Need = PLAIN) -> T:
+        """``pick`` of the answer for ``need``, at once when the look-ahead fetched it (always, for
+        the fields that read this way), else an awaitable that fetches it: graphql-core awaits
+        whatever a resolver returns, and a plain value costs it no task."""
+        answer = self.answers.get(need)
+        if answer is not None:
+            return pick(answer)
+        return cast(T, self._fetch_and_pick(pick, need))
+
+    async def _fetch_and_pick(self, pick: Callable[[ErasCounts], T], need: Need) -> T:
+        return pick(await self.counts(need))
 
     def no_filters(self, field_name: str) -> None:
         if self.query.filtered:

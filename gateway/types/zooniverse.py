@@ -15,7 +15,7 @@ from gateway.resolvers.args import non_negative, numeric_id
 from gateway.resolvers.selection import children, selects
 from gateway.resolvers.zooniverse import COUNT, RECENTS, Need, StatsHandle
 from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period, path_of
-from gateway.upstream.eras import ErasBucket, ErasContribution, ErasRoute
+from gateway.upstream.eras import ErasBucket, ErasContribution, ErasCounts, ErasRoute
 
 Info = strawberry.Info[GatewayContext, None]
 
@@ -28,6 +28,19 @@ def _buckets(items: list[ErasBucket], with_time: bool) -> list[Bucket]:
 
 
 S = TypeVar("S")
+
+
+# What the plain fields read of an answer (they read it at once: see StatsHandle.read).
+def _total(counts: ErasCounts) -> int | None:
+    return counts.total
+
+
+def _time_spent(counts: ErasCounts) -> float | None:
+    return counts.time_spent
+
+
+def _active_users(counts: ErasCounts) -> int | None:
+    return counts.active_users
 
 
 async def _stats(info: Info, kind: Callable[..., S], route: ErasRoute, **arguments: Any) -> S:
@@ -55,8 +68,8 @@ class ClassificationCounts(CountSeries):
     handle: strawberry.Private[StatsHandle]
 
     @strawberry.field(description="Sum over the whole window.")
-    async def total(self) -> int | None:
-        return (await self.handle.counts()).total
+    def total(self) -> int | None:
+        return self.handle.read(_total)
 
     @strawberry.field(description=SERIES_DESCRIPTION)
     async def series(self, info: Info, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
@@ -68,8 +81,8 @@ class CommentCounts(CountSeries):
     handle: strawberry.Private[StatsHandle]
 
     @strawberry.field(description="Sum over the whole window.")
-    async def total(self) -> int | None:
-        return (await self.handle.counts()).total
+    def total(self) -> int | None:
+        return self.handle.read(_total)
 
     @strawberry.field(description=SERIES_DESCRIPTION)
     async def series(self, info: Info, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
@@ -107,15 +120,15 @@ class UserClassificationStats(CountSeries):
     handle: strawberry.Private[StatsHandle]
 
     @strawberry.field(description="Sum over the whole window.")
-    async def total(self) -> int | None:
-        return (await self.handle.counts()).total
+    def total(self) -> int | None:
+        return self.handle.read(_total)
 
     @strawberry.field(
         description="Approximate seconds spent classifying (the source caps each classification "
         "at 3 hours; Talk time is not included)."
     )
-    async def time_spent(self) -> float | None:
-        return (await self.handle.counts(Need(time_spent=True))).time_spent
+    def time_spent(self) -> float | None:
+        return self.handle.read(_time_spent, Need(time_spent=True))
 
     @strawberry.field(description=SERIES_DESCRIPTION)
     async def series(self, info: Info, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
@@ -154,18 +167,18 @@ class GroupClassificationStats(CountSeries):
     handle: strawberry.Private[StatsHandle]
 
     @strawberry.field(description="Sum over the whole window.")
-    async def total(self) -> int | None:
-        return (await self.handle.counts()).total
+    def total(self) -> int | None:
+        return self.handle.read(_total)
 
     @strawberry.field
-    async def time_spent(self) -> float | None:
-        return (await self.handle.counts()).time_spent
+    def time_spent(self) -> float | None:
+        return self.handle.read(_time_spent)
 
     @strawberry.field(
         description="Members with at least one classification in the window (not the group's size)."
     )
-    async def active_users(self) -> int | None:
-        return (await self.handle.counts()).active_users
+    def active_users(self) -> int | None:
+        return self.handle.read(_active_users)
 
     @strawberry.field(description=SERIES_DESCRIPTION)
     async def series(self, info: Info, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
