@@ -31,6 +31,7 @@ class Kept:
     etag: str
     max_age: int
     private: bool
+    age: int = 0  # seconds since it was made (HTTP's Age header)
 
 
 class ResponseCache:
@@ -64,7 +65,9 @@ class ResponseCache:
             return None
         entry, now = found
         who, _, etag = entry.tag.partition(" ")
-        return Kept(entry.value, etag, int(entry.remaining(now)), private=who == PRIVATE)
+        return Kept(
+            entry.value, etag, int(entry.remaining(now)), private=who == PRIVATE, age=int(entry.age(now))
+        )
 
     async def _fresh(self, key: str) -> tuple[Entry, float] | None:
         entry = await self.cache.get(key)

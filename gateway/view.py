@@ -31,7 +31,7 @@ from gateway.graphql_http import (
     wants_graphql_response,
 )
 from gateway.persisted import PersistedQueryNotFound
-from gateway.response_cache import etag_of
+from gateway.response_cache import Kept, etag_of
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
@@ -197,7 +197,7 @@ class GraphQLView:
             kept = await responses.lookup(query, name, variables, scope)
             if kept is not None:
                 services.metrics.operation("ok", time.perf_counter() - started)
-                return self._kept(kept.body, kept.etag, kept.max_age, kept.private).unchanged(incoming)
+                return self._kept(kept).unchanged(incoming)
 
         prepared = services.executor.prepare(query)
         if prepared.errors:
@@ -270,13 +270,15 @@ class GraphQLView:
             ]
         return Outgoing(status, body, headers), keep
 
-    def _kept(self, body: bytes, etag: str, max_age: int, private: bool) -> Outgoing:
-        headers = [(b"vary", self.vary)]
-        if private:
+    def _kept(self, kept: Kept) -> Outgoing:
+        """An answer from the response cache; ``Age`` says how old it is (and that it was kept)."""
+        headers = [(b"vary", self.vary), (b"age", str(kept.age).encode())]
+        if kept.private:
             headers.append((b"cache-control", b"private, no-store"))
         else:
-            headers += [(b"cache-control", f"public, max-age={max_age}".encode()), (b"etag", etag.encode())]
-        return Outgoing(200, body, headers)
+            headers.append((b"cache-control", f"public, max-age={kept.max_age}".encode()))
+            headers.append((b"etag", kept.etag.encode()))
+        return Outgoing(200, kept.body, headers)
 
 
 async def _read_body(receive: Receive, incoming: Incoming, limit: int) -> bytes:
