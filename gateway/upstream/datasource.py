@@ -29,6 +29,8 @@ class DataSource:
     """One upstream, as one operation sees it. Subclasses set ``source`` and add typed methods."""
 
     source: ClassVar[str] = "UPSTREAM"
+    # Where the upstream's error bodies hold its own message: {"<message_key>": "..."}.
+    message_key: ClassVar[str] = "message"
     # The settings that configure this upstream are named ``<settings_prefix>_url`` and so on.
     settings_prefix: ClassVar[str] = ""
 
@@ -129,7 +131,12 @@ class DataSource:
 
     def error_message(self, body: bytes) -> str | None:
         """The upstream's own error text, if its body has one."""
-        return None
+        try:
+            said = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        text = said.get(self.message_key) if isinstance(said, dict) else None
+        return text if isinstance(text, str) else None
 
     def error_from_response(
         self, request: UpstreamRequest, status: int, body: bytes, retry_after_s: float | None

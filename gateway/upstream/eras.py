@@ -14,8 +14,6 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-import orjson
-
 from gateway.auth import Access
 from gateway.dates import Window
 from gateway.errors import Forbidden, UpstreamError
@@ -241,6 +239,7 @@ class ErasAPI(DataSource):
 
     source = SOURCE
     settings_prefix = "eras"
+    message_key = "error"
 
     def check_access(self, route: ErasRoute) -> None:
         """Raise UNAUTHENTICATED now if ``route`` needs a credential the caller did not send."""
@@ -271,15 +270,9 @@ class ErasAPI(DataSource):
         return read_breakdown(await self.fetch(self.request(query, ErasFlags(breakdown=True)), path))
 
     def error_message(self, body: bytes) -> str | None:
-        try:
-            said = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if isinstance(said, dict) and isinstance(said.get("error"), str):
-            text: str = said["error"]
-            # An unknown group's 404 text is a Ruby inspect dump; its status says enough.
-            return None if text.startswith("{") else text
-        return None
+        text = super().error_message(body)
+        # An unknown group's 404 text is a Ruby inspect dump; its status says enough.
+        return None if text is None or text.startswith("{") else text
 
     def error_from_response(
         self, request: UpstreamRequest, status: int, body: bytes, retry_after_s: float | None

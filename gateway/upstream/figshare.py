@@ -228,12 +228,3 @@ class FigshareAPI(DataSource):
             forwarding=self._forwarding(s.scope, s.scope.protected, what),
             settled=s.window.settled(self.today),
         )
-
-    def error_message(self, body: bytes) -> str | None:
-        try:
-            said = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if isinstance(said, dict) and isinstance(said.get("message"), str):
-            return str(said["message"])
-        return None
