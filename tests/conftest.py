@@ -1,11 +1,15 @@
 """Shared fixtures: both emulators and the gateway, each served on a real loopback port.
 
+Every emulator is served by ``served``; tests that need one with other data or options of their
+own (the emulators' own tests) serve it the same way.
+
 Dates are fixed: the emulators' data end on TODAY and every part of the system is told that today
 is TODAY, so numbers and cache lifetimes do not depend on the day the suite runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +35,9 @@ def fixed_today() -> date:
     return TODAY
 
 
+Call = tuple[str, str, tuple[tuple[str, str], ...], str | None]  # method, path, params, Authorization
+
+
 @dataclasses.dataclass
 class Upstream:
     """A served emulator: its URL, request log and fault rules."""
@@ -50,6 +57,49 @@ class Upstream:
     def faults(self) -> Any:
         return self.emulator.faults
 
+    def calls(self) -> list[Call]:
+        """The requests received, in a comparable form (order does not matter)."""
+        found = []
+        for r in self.log.requests:
+            assert len(r.params) == len(r.query), f"a query parameter was repeated: {r.query}"
+            found.append((r.method, r.path, tuple(sorted(r.params.items())), r.header("authorization")))
+        return sorted(found)
+
+    def assert_calls(self, *expected: Call) -> None:
+        """It received exactly ``expected``, in any order."""
+        assert self.calls() == sorted(expected)
+
+
+def call(path: str, auth: str | None = None, method: str = "GET", **params: str) -> Call:
+    """A request an emulator should receive: ``auth`` is the ``Authorization`` sent, if any."""
+    return (method, path, tuple(sorted(params.items())), auth)
+
+
+def window(first: str, last: str) -> dict[str, str]:
+    """The ``start_date``/``end_date`` parameters both upstreams take."""
+    return {"start_date": first, "end_date": last}
+
+
+@contextlib.contextmanager
+def served(emulator: EmulatorApp) -> Iterator[Upstream]:
+    """``emulator`` served on a loopback port for the block: how every test serves an emulator."""
+    server = emulator.serve()
+    try:
+        yield Upstream(emulator, server)
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def cleared(upstream: Upstream) -> Iterator[Upstream]:
+    """``upstream`` with an empty request log and no faults, and no faults left behind."""
+    upstream.log.clear()
+    upstream.faults.clear()
+    try:
+        yield upstream
+    finally:
+        upstream.faults.clear()
+
 
 @pytest.fixture(scope="session")
 def eras_dataset() -> ErasDataset:
@@ -63,36 +113,28 @@ def figshare_dataset() -> FigshareDataset:
 
 @pytest.fixture(scope="session")
 def _eras_server(eras_dataset: ErasDataset) -> Iterator[Upstream]:
-    emulator = build_eras_emulator(eras_dataset, today=fixed_today)
-    server = emulator.serve()
-    yield Upstream(emulator, server)
-    server.stop()
+    with served(build_eras_emulator(eras_dataset, today=fixed_today)) as upstream:
+        yield upstream
 
 
 @pytest.fixture(scope="session")
 def _figshare_server(figshare_dataset: FigshareDataset) -> Iterator[Upstream]:
-    emulator = build_figshare_emulator(figshare_dataset, today=fixed_today)
-    server = emulator.serve()
-    yield Upstream(emulator, server)
-    server.stop()
+    with served(build_figshare_emulator(figshare_dataset, today=fixed_today)) as upstream:
+        yield upstream
 
 
 @pytest.fixture
 def eras(_eras_server: Upstream) -> Iterator[Upstream]:
     """The ERAS emulator with an empty request log and no faults."""
-    _eras_server.log.clear()
-    _eras_server.faults.clear()
-    yield _eras_server
-    _eras_server.faults.clear()
+    with cleared(_eras_server) as upstream:
+        yield upstream
 
 
 @pytest.fixture
 def figshare(_figshare_server: Upstream) -> Iterator[Upstream]:
     """The Figshare emulator with an empty request log and no faults."""
-    _figshare_server.log.clear()
-    _figshare_server.faults.clear()
-    yield _figshare_server
-    _figshare_server.faults.clear()
+    with cleared(_figshare_server) as upstream:
+        yield upstream
 
 
 class Gateway:

@@ -1,9 +1,9 @@
 """Figshare through the gateway: the client cases of figshare-stats-api.md §9 written as GraphQL.
 
 Each test checks the answer and the exact upstream requests the gateway made (method, path,
-query parameters, and whether ``Authorization`` was sent). Expected numbers are computed here
-straight from the emulator's data set (its articles and event rows), following the upstream
-contract's rules, without the gateway's or the emulator's aggregation code.
+query parameters, and whether ``Authorization`` was sent). Expected numbers come from
+``tests.figshare_oracle``, computed straight from the emulator's data set (its articles and event
+rows) by the upstream contract's rules, without the gateway's or the emulator's aggregation code.
 
 Today is 2026-11-20 (``conftest.TODAY``), so the upstream's default window of timelines,
 breakdowns and item-level rankings is 2026-11-01..2026-11-20.
@@ -12,7 +12,6 @@ breakdowns and item-level rankings is 2026-11-01..2026-11-20.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,105 +19,39 @@ import pytest
 
 from gateway.emulators.figshare_data import (
     DEMO_INSTITUTIONS,
-    Article,
     EventRow,
     FigshareDataset,
     ScopeData,
     basic_header,
 )
-from tests.conftest import TODAY, Gateway, GatewayFactory, Upstream, codes, data_of
-from tests.figshare_oracle import belongs
+from tests.conftest import TODAY, Gateway, GatewayFactory, Upstream, call, codes, data_of, window
+from tests.figshare_oracle import assert_top, places, ranking, rows_of, series, total
 
 MONTH_START = TODAY.replace(day=1)
 ART = 766364  # the first demo article: steady recent traffic and a long tail of places
 UNKNOWN = 21332  # the id the upstream's own examples use; not in the data set
 CRED = {slug: basic_header(*pair) for slug, pair in DEMO_INSTITUTIONS.items()}
 
-Filter = tuple[str, str] | None  # (sub_item, sub_item_id)
-Call = tuple[str, str, tuple[tuple[str, str], ...], str | None]
+Countries = dict[str, tuple[int, dict[str, int]]]  # country -> (count, top cities)
 
 
-# ---------------------------------------------------------------------------------------------
-# Independent expectations, from the data set's rows
-# ---------------------------------------------------------------------------------------------
-
-
-def scope_data(dataset: FigshareDataset, slug: str | None) -> ScopeData:
-    return dataset.public if slug is None else dataset.institutions[slug]
-
-
-def kept(article: Article, narrowed: Filter) -> bool:
-    if narrowed is None:
-        return True
-    sub_item, value = narrowed
-    if sub_item == "item_type":
-        return article.item_type == value
-    return int(value) in article.category_ids
-
-
-def rows_of(
-    scope: ScopeData,
-    item: str,
-    item_id: int,
-    counter: str,
-    first: date | None = None,
-    last: date | None = None,
-    narrowed: Filter = None,
-) -> list[EventRow]:
-    ids = {a.id for a in scope.articles.values() if belongs(a, item, item_id) and kept(a, narrowed)}
-    return [
-        r
-        for r in scope.rows
-        if r.article_id in ids
-        and r.counter == counter
-        and (first is None or r.day >= first)
-        and (last is None or r.day <= last)
-    ]
-
-
-def bucket_of(day: date, period: str) -> date:
-    if period == "DAY":
-        return day
-    if period == "WEEK":
-        return day - timedelta(days=day.weekday())
-    if period == "MONTH":
-        return day.replace(day=1)
-    return day.replace(month=1, day=1)
-
-
-def buckets(rows: Iterable[EventRow], period: str) -> list[dict[str, Any]]:
-    """Non-empty buckets, oldest first, as the gateway writes them."""
-    sums: dict[date, int] = {}
-    for r in rows:
-        start = bucket_of(r.day, period)
-        sums[start] = sums.get(start, 0) + r.events
-    return [{"start": d.isoformat(), "count": n} for d, n in sorted(sums.items())]
-
-
-def total(rows: Iterable[EventRow]) -> int:
-    return sum(r.events for r in rows)
-
-
-def one_breakdown_answer(rows: Iterable[EventRow]) -> dict[str, tuple[int, dict[str, int]]]:
+def one_breakdown_answer(rows: list[EventRow]) -> Countries:
     """What one ``breakdown/total`` answer holds (contract §6 R4): per country its full total
     and its top 10 named cities; only the top 200 countries. Ties go by name, as the emulator
     documents."""
-    places: dict[str, dict[str | None, int]] = {}
-    for r in rows:
-        cities = places.setdefault(r.country, {})
-        cities[r.city] = cities.get(r.city, 0) + r.events
-    totals = {country: sum(c.values()) for country, c in places.items()}
+    tree = places(rows)
+    totals = {country: sum(cities.values()) for country, cities in tree.items()}
     answer = {}
     for country in sorted(totals, key=lambda c: (-totals[c], c))[:200]:
-        named = {city: n for city, n in places[country].items() if city is not None}
+        named = {city: n for city, n in tree[country].items() if city is not None}
         top = sorted(named, key=lambda c: (-named[c], c))[:10]
         answer[country] = (totals[country], {city: named[city] for city in top})
     return answer
 
 
-def countries_expected(parts: list[list[EventRow]]) -> dict[str, tuple[int, dict[str, int]]]:
-    """The answers of every part, summed per country and per city."""
-    merged: dict[str, tuple[int, dict[str, int]]] = {}
+def countries_expected(parts: list[list[EventRow]]) -> Countries:
+    """The answers of every part, summed per country and per city: what the gateway reports."""
+    merged: Countries = {}
     for rows in parts:
         for country, (n, cities) in one_breakdown_answer(rows).items():
             have_n, have_cities = merged.get(country, (0, {}))
@@ -129,92 +62,13 @@ def countries_expected(parts: list[list[EventRow]]) -> dict[str, tuple[int, dict
     return merged
 
 
-def assert_ranked(got: list[tuple[str, int]], expected: dict[str, int], limit: int) -> None:
-    """``got`` is the top ``limit`` of ``expected``, highest first (any order among ties)."""
-    assert len(got) == min(limit, len(expected))
-    counts = [n for _, n in got]
-    assert counts == sorted(counts, reverse=True)
-    for key, n in got:
-        assert expected[key] == n, key
-    left_out = [n for key, n in expected.items() if key not in dict(got)]
-    if got and left_out:
-        assert max(left_out) <= counts[-1]
-
-
-def assert_countries(got: list[dict[str, Any]], expected: dict[str, tuple[int, dict[str, int]]]) -> None:
-    assert_ranked([(c["country"], c["count"]) for c in got], {k: v[0] for k, v in expected.items()}, 10**6)
+def assert_countries(got: list[dict[str, Any]], expected: Countries) -> None:
+    assert_top([(c["country"], c["count"]) for c in got], {k: v[0] for k, v in expected.items()}, 10**6)
     for entry in got:
         cities = [(c["city"], c["count"]) for c in entry["cities"]]
-        assert_ranked(cities, expected[entry["country"]][1], 10)
+        assert_top(cities, expected[entry["country"]][1], 10)
         # A country's count includes events without a listed city (contract §6 R4).
         assert sum(n for _, n in cities) <= entry["count"]
-
-
-def ranking(
-    scope: ScopeData,
-    counter: str,
-    item: str,
-    first: date | None = None,
-    last: date | None = None,
-    *,
-    item_id: int | None = None,
-    sub_item: str | None = None,
-) -> dict[str, int]:
-    """A tops answer's full ranking before the cut (contract §4 R5, §6 R5)."""
-    articles = [a for a in scope.articles.values() if item_id is None or belongs(a, item, item_id)]
-    ranked: dict[str, int] = {}
-    for a in articles:
-        rows = rows_of(scope, "article", a.id, counter, first, last)
-        if sub_item == "referral":
-            keys_rows = [(r.referral, r.events) for r in rows if r.referral is not None]
-        else:
-            n = total(rows)
-            if not rows:
-                continue
-            if sub_item == "category":
-                keys_rows = [(str(c), n) for c in a.category_ids]
-            elif sub_item == "item_type":
-                keys_rows = [(a.item_type, n)]
-            elif item_id is not None:
-                keys_rows = [(str(a.id), n)]
-            else:
-                ids = {
-                    "article": (a.id,),
-                    "author": a.author_ids,
-                    "group": (a.group_id,),
-                    "collection": a.collection_ids,
-                    "project": () if a.project_id is None else (a.project_id,),
-                }[item]
-                keys_rows = [(str(i), n) for i in ids]
-        for key, n in keys_rows:
-            ranked[key] = ranked.get(key, 0) + n
-    return ranked
-
-
-# ---------------------------------------------------------------------------------------------
-# Requests
-# ---------------------------------------------------------------------------------------------
-
-
-def call(path: str, auth: str | None = None, method: str = "GET", **params: str) -> Call:
-    return (method, path, tuple(sorted(params.items())), auth)
-
-
-def calls_of(upstream: Upstream) -> list[Call]:
-    """The requests an emulator received, in a comparable form (order does not matter)."""
-    found = []
-    for r in upstream.log.requests:
-        assert len(r.params) == len(r.query), f"a query parameter was repeated: {r.query}"
-        found.append((r.method, r.path, tuple(sorted(r.params.items())), r.header("authorization")))
-    return sorted(found)
-
-
-def assert_calls(upstream: Upstream, *expected: Call) -> None:
-    assert calls_of(upstream) == sorted(expected)
-
-
-def window(first: str, last: str) -> dict[str, str]:
-    return {"start_date": first, "end_date": last}
 
 
 def pairs(entries: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -248,8 +102,7 @@ def test_public_totals_per_counter(
     }
     assert fig["a"]["views"]["total"] > 0
     assert fig["u"] == {"views": {"total": 0}, "downloads": {"total": 0}}
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/total/views/article/766364"),
         call("/total/downloads/article/766364"),
         call("/total/shares/article/766364"),
@@ -287,8 +140,7 @@ def test_institution_totals_go_without_credentials(
     assert error["path"] == ["vt", "article", "views", "total"]
     assert error["extensions"]["code"] == "NOT_FOUND"
     assert error["extensions"]["source"] == "FIGSHARE"
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/ryerson/total/views/article/766364"),
         call("/lboro/total/views/collection/15"),
         call("/lboro/total/downloads/collection/15"),
@@ -324,14 +176,13 @@ def test_ryerson_group_timelines_over_six_months(
     got = data_of(result)["figshare"]
     assert got["g"]["views"] == {
         "total": total(views),
-        "month": buckets(views, "MONTH"),
+        "month": series(views, "MONTH"),
         "year": [{"start": "2023-01-01", "count": total(views)}],
     }
-    assert got["g"]["downloads"] == {"series": buckets(downloads, "MONTH")}
+    assert got["g"]["downloads"] == {"series": series(downloads, "MONTH")}
     assert got["none"]["views"] == {"total": 0, "series": []}
     cred, w = CRED["ryerson"], window("2023-05-01", "2023-10-28")
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/ryerson/timeline/total/views/group/327", cred, **w),
         call("/ryerson/timeline/month/views/group/327", cred, **w),
         call("/ryerson/timeline/year/views/group/327", cred, **w),
@@ -355,10 +206,9 @@ def test_monthly_timeline_over_two_years(
         figshare_dataset.institutions["lboro"], "group", 328, "views", date(2020, 1, 3), date(2022, 5, 12)
     )
     got = data_of(result)["figshare"]["group"]["views"]["series"]
-    assert got == buckets(rows, "MONTH")
+    assert got == series(rows, "MONTH")
     assert got[0]["start"] >= "2021-01-01"
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/lboro/timeline/month/views/group/328", CRED["lboro"], **window("2020-01-03", "2022-05-12")),
     )
 
@@ -383,8 +233,7 @@ def test_public_timelines_without_dates_cover_the_current_month(
         "downloads": {"series": [{"start": "2026-11-01", "count": downloads}]},
     }
     assert got["u"] == {"views": {"series": []}, "shares": {"series": []}}
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/timeline/month/views/article/766364"),
         call("/timeline/month/downloads/article/766364"),
         call("/timeline/month/views/article/21332"),
@@ -405,13 +254,12 @@ def test_institution_daily_timelines_without_dates(
     scope = figshare_dataset.institutions["monash"]
     got = data_of(result)["figshare"]["article"]
     for counter in ("views", "downloads", "shares"):
-        assert got[counter]["series"] == buckets(
+        assert got[counter]["series"] == series(
             rows_of(scope, "article", ART, counter, MONTH_START, TODAY), "DAY"
         )
     assert len(got["views"]["series"]) == TODAY.day  # the demo article has views every day
     cred = CRED["monash"]
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/monash/timeline/day/views/article/766364", cred),
         call("/monash/timeline/day/downloads/article/766364", cred),
         call("/monash/timeline/day/shares/article/766364", cred),
@@ -437,8 +285,7 @@ def test_long_window_and_filtered_all_time_total(
     assert expected > 0
     assert got["group"]["views"]["total"] == expected
     cred = CRED["monash"]
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/monash/timeline/day/views/article/766364", cred, **window("1970-01-01", "2016-06-13")),
         call(
             "/monash/timeline/total/views/group/327",
@@ -466,8 +313,7 @@ def test_documented_timeline_cases(gateway: Gateway, figshare: Upstream) -> None
         x_figshare_authorization=CRED["lboro"],
     )
     assert data_of(result)["figshare"]["collection"] == {"views": {"total": 0}}
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call(
             "/monash/timeline/day/views/group/10",
             CRED["monash"],
@@ -509,8 +355,7 @@ def test_ryerson_group_countries_over_six_months(
     got = data_of(result)["figshare"]["group"]["views"]["countries"]
     assert got
     assert_countries(got, countries_expected([rows]))
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call(
             "/ryerson/breakdown/total/views/group/327", CRED["ryerson"], **window("2023-05-01", "2023-10-31")
         ),
@@ -537,8 +382,7 @@ def test_lboro_article_countries_yearly_and_default(
     assert got["downloads"]["countries"]
     assert_countries(got["downloads"]["countries"], countries_expected([recent]))
     cred = CRED["lboro"]
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/lboro/breakdown/total/views/article/766364", cred, **window("2021-01-01", "2022-01-01")),
         call("/lboro/breakdown/total/downloads/article/766364", cred),
     )
@@ -559,8 +403,7 @@ def test_documented_breakdown_cases(gateway: Gateway, figshare: Upstream) -> Non
     got = data_of(result)
     assert got["p"]["article"] == {"a": {"countries": []}, "b": {"countries": []}}
     assert got["l"]["group"] == {"downloads": {"countries": []}}
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/breakdown/total/views/article/766364", **window("2017-04-19", "2017-04-21")),
         call("/breakdown/total/views/article/766364", **window("2015-04-19", "2016-04-19")),
         call("/breakdown/total/views/article/766364", **window("2016-04-20", "2016-04-21")),
@@ -600,14 +443,13 @@ def test_lboro_top_articles(gateway: Gateway, figshare: Upstream, figshare_datas
     )
     scope = figshare_dataset.institutions["lboro"]
     got = data_of(result)["figshare"]
-    assert_ranked(pairs(got["views"]), ranking(scope, "views", "article"), 10)
-    assert_ranked(pairs(got["downloads"]), ranking(scope, "downloads", "article"), 10)
+    assert_top(pairs(got["views"]), ranking(scope, "views", "article"), 10)
+    assert_top(pairs(got["downloads"]), ranking(scope, "downloads", "article"), 10)
     h1 = ranking(scope, "views", "article", date(2025, 1, 1), date(2025, 6, 30))
-    assert_ranked(pairs(got["h1"]), h1, 10)
+    assert_top(pairs(got["h1"]), h1, 10)
     assert len(got["views"]) == 10
     cred = CRED["lboro"]
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/lboro/top/views/article", cred, count="10"),
         call("/lboro/top/downloads/article", cred, count="10"),
         call("/lboro/top/views/article", cred, count="10", **window("2025-01-01", "2025-06-30")),
@@ -626,15 +468,14 @@ def test_top_articles_institution_and_public(
         x_figshare_authorization=CRED["ryerson"],
     )
     got = data_of(result)
-    assert_ranked(
+    assert_top(
         pairs(got["r"]["top"]), ranking(figshare_dataset.institutions["ryerson"], "views", "article"), 10
     )
     public = figshare_dataset.public
-    assert_ranked(pairs(got["p"]["top"]), ranking(public, "views", "article"), 5)
-    assert_ranked(pairs(got["p"]["groups"]), ranking(public, "downloads", "group"), 3)
+    assert_top(pairs(got["p"]["top"]), ranking(public, "views", "article"), 5)
+    assert_top(pairs(got["p"]["groups"]), ranking(public, "downloads", "group"), 3)
     assert {k for k, _ in pairs(got["p"]["groups"])} <= {str(g) for g in public.groups}
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/ryerson/top/views/article", CRED["ryerson"], count="10"),
         call("/top/views/article", count="5"),
         call("/top/downloads/group", count="3"),
@@ -654,7 +495,7 @@ def test_top_with_a_token_instead_of_basic_is_forbidden(gateway: Gateway, figsha
     assert error["extensions"]["source"] == "FIGSHARE"
     assert error["path"] == ["figshare", "top"]
     assert "0123456789abcdef" not in json.dumps(result)
-    assert_calls(figshare, call("/monash/top/views/article", "token 0123456789abcdef", count="5"))
+    figshare.assert_calls(call("/monash/top/views/article", "token 0123456789abcdef", count="5"))
 
 
 def test_documented_item_rankings(
@@ -676,15 +517,14 @@ def test_documented_item_rankings(
     by_category = ranking(
         monash, "views", "group", date(2026, 1, 1), date(2026, 10, 31), item_id=327, sub_item="category"
     )
-    assert_ranked(pairs(got["m"]["g"]["top"]), by_category, 3)
+    assert_top(pairs(got["m"]["g"]["top"]), by_category, 3)
     referrals = ranking(public, "views", "project", MONTH_START, TODAY, item_id=13, sub_item="referral")
-    assert_ranked(pairs(got["p"]["project"]["top"]), referrals, 2)
+    assert_top(pairs(got["p"]["project"]["top"]), referrals, 2)
     assert len(got["p"]["project"]["top"]) == 2
     types = ranking(public, "shares", "author", MONTH_START, TODAY, item_id=13456, sub_item="item_type")
-    assert_ranked(pairs(got["p"]["author"]["top"]), types, 3)
+    assert_top(pairs(got["p"]["author"]["top"]), types, 3)
     cred = CRED["monash"]
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call(
             "/monash/top/views/group",
             cred,
@@ -755,15 +595,14 @@ def test_week_series_is_daily_timeline_summed_into_monday_weeks(
     first, last = date(2026, 9, 9), date(2026, 11, 18)
     rows = rows_of(figshare_dataset.institutions["lboro"], "group", 327, "views", first, last)
     got = data_of(result)["figshare"]["group"]["views"]
-    expected = buckets(rows, "WEEK")
+    expected = series(rows, "WEEK")
     assert got["series"] == expected
     assert expected[0]["start"] == "2026-09-07"
     assert len(expected) == 11
     assert all(date.fromisoformat(b["start"]).weekday() == 0 for b in got["series"])
     assert sum(b["count"] for b in got["series"]) == got["total"] == total(rows)
     cred, w = CRED["lboro"], window("2026-09-09", "2026-11-18")
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/lboro/timeline/day/views/group/327", cred, **w),
         call("/lboro/timeline/total/views/group/327", cred, **w),
     )
@@ -788,9 +627,9 @@ def test_week_series_of_a_sparse_article_with_gaps_filled(
         for i in range((date(2026, 11, 16) - date(2020, 12, 28)).days // 7 + 1)
     ]
     assert [b["start"] for b in got] == [d.isoformat() for d in mondays]
-    assert [b for b in got if b["count"]] == buckets(rows, "WEEK")
-    assert_calls(
-        figshare, call(f"/timeline/day/views/article/{article}", **window("2021-01-01", "2026-11-20"))
+    assert [b for b in got if b["count"]] == series(rows, "WEEK")
+    figshare.assert_calls(
+        call(f"/timeline/day/views/article/{article}", **window("2021-01-01", "2026-11-20"))
     )
 
 
@@ -838,8 +677,7 @@ def test_countries_over_more_than_five_years_are_fetched_per_year(
     assert any(len(c) > 10 for _, c in countries_expected(rows["cities"]).values())
     assert max(len(c["cities"]) for c in got["cities"]["countries"]) == 10
 
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/timeline/total/views/article/766364", **window("2021-03-15", "2026-06-30")),
         *(
             call("/breakdown/total/views/article/766364", **window(a.isoformat(), b.isoformat()))
@@ -868,13 +706,12 @@ def test_countries_of_a_long_institution_window_with_a_limit(
     expected = countries_expected([rows_of(scope, "group", 327, "downloads", a, b) for a, b in parts])
     got = data_of(result)["figshare"]["group"]["downloads"]
     counts = {k: v[0] for k, v in expected.items()}
-    assert_ranked([(c["country"], c["count"]) for c in got["top3"]], counts, 3)
-    assert_ranked([(c["country"], c["count"]) for c in got["all"]], counts, 10**6)
+    assert_top([(c["country"], c["count"]) for c in got["top3"]], counts, 3)
+    assert_top([(c["country"], c["count"]) for c in got["all"]], counts, 10**6)
     assert got["top3"] == got["all"][:3]
     assert got["none"] == []
     # The three countries fields share one set of parts.
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         *(
             call(
                 "/monash/breakdown/total/downloads/group/327",
@@ -916,19 +753,19 @@ def test_fill_gaps(gateway: Gateway, figshare: Upstream, figshare_dataset: Figsh
     )
     got = data_of(result)["figshare"]
     rows = rows_of(scope, "article", article, "views", start, end)
-    daily = {b["start"]: b["count"] for b in buckets(rows, "DAY")}
+    daily = {b["start"]: b["count"] for b in series(rows, "DAY")}
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     views = got["sparse"]["views"]
-    assert views["plain"] == buckets(rows, "DAY")
+    assert views["plain"] == series(rows, "DAY")
     assert views["filled"] == [{"start": d.isoformat(), "count": daily.get(d.isoformat(), 0)} for d in days]
     assert any(b["count"] == 0 for b in views["filled"])
-    monthly = {b["start"]: b["count"] for b in buckets(rows, "MONTH")}
+    monthly = {b["start"]: b["count"] for b in series(rows, "MONTH")}
     month_starts = sorted({d.replace(day=1).isoformat() for d in days})
     assert views["months"] == [{"start": m, "count": monthly.get(m, 0)} for m in month_starts]
 
     recent = {
         b["start"]: b["count"]
-        for b in buckets(rows_of(scope, "article", ART, "views", MONTH_START, TODAY), "DAY")
+        for b in series(rows_of(scope, "article", ART, "views", MONTH_START, TODAY), "DAY")
     }
     first_returned = min(recent)
     open_days = [
@@ -945,8 +782,7 @@ def test_fill_gaps(gateway: Gateway, figshare: Upstream, figshare_dataset: Figsh
     assert got["none"]["views"]["series"] == []
     # One timeline per period, whether or not gaps are filled.
     w = window(start.isoformat(), end.isoformat())
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call(f"/timeline/day/views/article/{article}", **w),
         call(f"/timeline/month/views/article/{article}", **w),
         call("/timeline/day/views/article/766364"),
@@ -975,14 +811,13 @@ def test_filters_narrow_every_counts_field(
     every = rows_of(scope, "group", 327, "downloads", first, last)
     got = data_of(result)["figshare"]["group"]
     assert got["cat"]["total"] == total(cat) > 0
-    assert got["cat"]["series"] == buckets(cat, "MONTH")
+    assert got["cat"]["series"] == series(cat, "MONTH")
     counts = {k: v[0] for k, v in countries_expected([cat]).items()}
-    assert_ranked([(c["country"], c["count"]) for c in got["cat"]["countries"]], counts, 2)
+    assert_top([(c["country"], c["count"]) for c in got["cat"]["countries"]], counts, 2)
     assert 0 < got["type"]["total"] == total(typed) < got["all"]["total"] == total(every)
     cred, w = CRED["lboro"], window("2026-06-01", "2026-11-20")
     by_cat = {"sub_item": "category", "sub_item_id": "39", **w}
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/lboro/timeline/total/views/group/327", cred, **by_cat),
         call("/lboro/timeline/month/views/group/327", cred, **by_cat),
         call("/lboro/breakdown/total/views/group/327", cred, **by_cat),
@@ -1073,8 +908,7 @@ def test_total_with_one_open_end(
         "upTo": {"total": up_to},
         "since": {"total": total(rows_of(scope, "article", ART, "views", date(2026, 6, 1), TODAY))},
     }
-    assert_calls(
-        figshare,
+    figshare.assert_calls(
         call("/timeline/total/views/article/766364", **window("1970-01-01", "2026-06-30")),
         call("/timeline/total/views/article/766364", start_date="2026-06-01"),
     )

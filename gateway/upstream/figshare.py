@@ -116,7 +116,8 @@ def read_breakdown(raw: Any, into: Countries | None = None) -> Countries:
     if "breakdown" not in body:
         raise _read.fail("no breakdown")
     countries: Countries = {} if into is None else into
-    for bucket in _read.obj(body["breakdown"] or {}, "breakdown").values():
+    breakdown = {} if body["breakdown"] is None else body["breakdown"]
+    for bucket in _read.obj(breakdown, "breakdown").values():
         for country, places in _read.obj(bucket, "a breakdown bucket").items():
             cities = {
                 city: _read.count(n, "a city count")

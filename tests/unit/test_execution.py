@@ -1,0 +1,111 @@
+"""gateway/execution.py: parsing and validation cached per document text, and the depth and alias limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.execution import Executor, Prepared, is_query
+from gateway.schema import schema
+
+USER_TOTAL = '{ zooniverse { user(id: "1") { classifications { total } } } }'  # four fields deep
+
+
+@pytest.fixture
+def executor() -> Executor:
+    return Executor(schema, max_depth=3, max_aliases=2, max_tokens=60, cache_size=8)
+
+
+def messages(prepared: Prepared) -> list[str]:
+    return [e.message for e in prepared.errors]
+
+
+def codes(prepared: Prepared) -> list[str]:
+    return [(e.extensions or {}).get("code", "") for e in prepared.errors]
+
+
+# ---------------------------------------------------------------------- the cache
+
+
+def test_the_same_text_is_parsed_and_validated_once(executor: Executor) -> None:
+    first = executor.prepare("{ zooniverse { classifications { total } } }")
+    again = executor.prepare("{ zooniverse { classifications { total } } }")
+    assert again is first
+    assert first.errors == ()
+    info = executor.prepare.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (1, 1, 1)
+
+
+def test_another_text_is_another_entry_even_if_it_means_the_same(executor: Executor) -> None:
+    executor.prepare("{ zooniverse { comments { total } } }")
+    executor.prepare("{zooniverse{comments{total}}}")
+    info = executor.prepare.cache_info()
+    assert (info.hits, info.misses) == (0, 2)
+
+
+def test_documents_with_errors_are_cached_too(executor: Executor) -> None:
+    bad = executor.prepare("{ zooniverse { nothingHere } }")
+    assert executor.prepare("{ zooniverse { nothingHere } }") is bad
+    assert codes(bad) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert executor.prepare.cache_info().hits == 1
+
+
+def test_the_cache_is_bounded(executor: Executor) -> None:
+    for n in range(20):
+        executor.prepare(f"{{ a{n}: zooniverse {{ comments {{ total }} }} }}")
+    assert executor.prepare.cache_info().currsize == 8
+
+
+# ---------------------------------------------------------------------- depth
+
+
+def test_an_operation_deeper_than_the_limit_is_refused(executor: Executor) -> None:
+    prepared = executor.prepare(USER_TOTAL)
+    assert messages(prepared) == [
+        "Operation 'anonymous' is 4 fields deep; at most 3 are allowed (GATEWAY_MAX_DEPTH)."
+    ]
+    assert codes(prepared) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert executor.prepare("{ zooniverse { classifications { total } } }").errors == ()
+
+
+def test_fragments_are_followed_and_the_operation_named(executor: Executor) -> None:
+    prepared = executor.prepare(
+        """query Deep { zooniverse { ...U } }
+           fragment U on Zooniverse { user(id: "1") { ... on ZooniverseUser { classifications { total } } } }"""
+    )
+    assert messages(prepared) == [
+        "Operation 'Deep' is 4 fields deep; at most 3 are allowed (GATEWAY_MAX_DEPTH)."
+    ]
+
+
+def test_introspection_does_not_count(executor: Executor) -> None:
+    prepared = executor.prepare("{ __schema { types { fields { type { ofType { ofType { name } } } } } } }")
+    assert prepared.errors == ()
+    assert executor.prepare("{ zooniverse { __typename } }").errors == ()
+
+
+# ---------------------------------------------------------------------- aliases and size
+
+
+def test_more_aliases_than_allowed_is_one_error(executor: Executor) -> None:
+    assert executor.prepare("{ a: zooniverse { b: comments { total } } }").errors == ()
+    prepared = executor.prepare(
+        "{ a: zooniverse { b: comments { total } c: comments { total } d: comments { total } e: comments { total } } }"
+    )
+    assert messages(prepared) == ["The document uses more than 2 aliases (GATEWAY_MAX_ALIASES)."]
+    assert codes(prepared) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+def test_a_document_past_the_token_limit_is_not_parsed(executor: Executor) -> None:
+    prepared = executor.prepare("{ zooniverse { " + "comments { total } " * 20 + "} }")
+    assert prepared.document is None
+    [message] = messages(prepared)
+    assert message.endswith("The document has more than 60 tokens (GATEWAY_MAX_QUERY_TOKENS).")
+    assert codes(prepared) == ["GRAPHQL_PARSE_FAILED"]
+
+
+def test_the_operation_and_its_kind() -> None:
+    prepared = Executor(schema).prepare("query A { zooniverse { comments { total } } } mutation B { x }")
+    assert is_query(prepared.operation("A"))
+    assert not is_query(prepared.operation("B"))
+    assert prepared.operation("C") is None
+    assert prepared.operation(None) is None  # two operations: one must be named
