@@ -60,7 +60,7 @@ class Window:
         for name, value in (("startDate", start), ("endDate", end)):
             if isinstance(value, InvalidDate):
                 raise BadUserInput(
-                    f"{name} must be a calendar day written YYYY-MM-DD, not {value.raw!r}.",
+                    f"{name} must be a calendar day written YYYY-MM-DD, not {value.raw[:40]!r}.",
                     argument=name,
                 )
         assert not isinstance(start, InvalidDate)

@@ -3,8 +3,8 @@
 Everything that can go wrong is translated into this tree where it crosses a boundary: transport
 failures in ``from_transport`` (most specific first, chained with ``from``), upstream statuses in
 ``from_status``, and every error of a GraphQL result in ``graphql_error`` (codes for graphql-core's
-own errors, a mask over anything unexpected). Messages are written for the caller and never hold a
-credential.
+own errors, a mask over anything unexpected), and parse and validation errors in
+``validation_error``. Messages are written for the caller and never hold a credential.
 
     GatewayError
       BadUserInput            arguments the upstream would reject; raised before any request
@@ -25,7 +25,7 @@ import logging
 from typing import Any
 
 import httpx
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 log = logging.getLogger("gateway.errors")
 
@@ -170,21 +170,37 @@ def from_status(
     )
 
 
-# graphql-core's wording for argument and variable values the schema does not accept.
-_BAD_VALUE_HINTS = (
-    "Variable",
-    "does not exist in",
-    "Expected value of type",
-    "got invalid value",
-    "cannot represent",
-    "Int cannot",
-    "Boolean cannot",
-    "of required type",
-)
+# Longest message an error repeats of what the caller sent (a literal may be thousands of digits).
+MAX_MESSAGE = 300
+
+
+def clipped(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "\u2026"
+
+
+def coded(error: GraphQLError, code: str, message: str | None = None) -> GraphQLError:
+    """``error`` with ``code``, its message clipped; the exception it wrapped is dropped."""
+    return GraphQLError(
+        clipped(error.message if message is None else message),
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+def validation_error(error: GraphQLError) -> GraphQLError:
+    """An error of parsing or validation: always the document's fault, never the gateway's."""
+    if error.extensions and "code" in error.extensions:
+        return error
+    if isinstance(error, GraphQLSyntaxError) or error.message.startswith("Syntax Error"):
+        return coded(error, "GRAPHQL_PARSE_FAILED")
+    return coded(error, "GRAPHQL_VALIDATION_FAILED")
 
 
 def graphql_error(error: GraphQLError) -> GraphQLError:
-    """``error`` with its ``extensions.code``; anything unexpected masked, and logged here once."""
+    """An error of execution with its ``extensions.code``; anything unexpected masked, logged once."""
     original = error.original_error
     if isinstance(original, GatewayError):
         return GraphQLError(
@@ -197,18 +213,21 @@ def graphql_error(error: GraphQLError) -> GraphQLError:
             extensions=original.extensions,
         )
     if isinstance(original, GraphQLError):
-        return graphql_error(original)
+        if original.original_error is not None or (original.extensions and "code" in original.extensions):
+            return graphql_error(original)
+        original = None  # graphql-core's own, raised while a field ran: judged by its wording below
     if original is None:
-        # Raised by graphql-core itself: a document or variables the schema does not accept.
         if error.extensions and "code" in error.extensions:
             return error
-        bad_value = any(hint in error.message for hint in _BAD_VALUE_HINTS)
-        code = "BAD_USER_INPUT" if bad_value else "GRAPHQL_VALIDATION_FAILED"
-        if error.path is None and error.message.startswith("Syntax Error"):
-            code = "GRAPHQL_PARSE_FAILED"
-        error.extensions = {**(error.extensions or {}), "code": code}
-        return error
-    log.error("unexpected error at %s", error.path, exc_info=original)
+        if error.message.startswith(("Variable '$", "Argument '")):
+            # Variables or arguments that do not fit their types (graphql-core checks them itself).
+            return coded(error, "BAD_USER_INPUT")
+        if error.path is None:
+            return validation_error(error)
+        # A field's result the schema does not allow (a null for a non-null field...): a bug here.
+        log.error("invalid result at %s: %s", error.path, error.message)
+    else:
+        log.error("unexpected error at %s", error.path, exc_info=original)
     return GraphQLError(
         INTERNAL_MESSAGE,
         nodes=error.nodes,

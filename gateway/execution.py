@@ -10,6 +10,7 @@ gateway does not need.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,15 +29,17 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    ValuesOfCorrectTypeRule,
     execute,
     get_operation_ast,
     parse,
     specified_rules,
     validate,
 )
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.execution import optimized_is_awaitable
 
-from gateway.errors import graphql_error
+from gateway.errors import coded, validation_error
 
 # graphql-core stops validating after this many errors; its own message then gives no reason.
 MAX_VALIDATION_ERRORS = 100
@@ -51,6 +54,12 @@ class Prepared:
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         return None if self.document is None else get_operation_ast(self.document, name)
+
+    def no_operation(self, name: str | None) -> str:
+        """Why ``operation(name)`` found none, for the caller."""
+        if name is not None:
+            return f"The document has no operation named {name[:70]!r}."
+        return "The document holds several operations: name the one to run in 'operationName'."
 
 
 def _depth_limit(max_depth: int) -> type[ASTValidationRule]:
@@ -98,6 +107,38 @@ def _depth(
     return deepest
 
 
+def _explained(error: GraphQLError) -> GraphQLError:
+    """graphql-core's "Validation aborted." with the reason it was aborted for."""
+    if not isinstance(error, ValidationAbortedError):
+        return error
+    if "error limit" in error.message:
+        return GraphQLError(
+            f"Validation stopped after {MAX_VALIDATION_ERRORS} errors: mend these, then try again."
+        )
+    # Its budget of field comparisons or fragment spreads ran out (or its recursion did).
+    return GraphQLError(
+        "The document is too costly to validate: it selects too many fields side by side, or spreads "
+        "fragments too often. Split it into smaller operations."
+    )
+
+
+class ValuesOfCorrectType(ValuesOfCorrectTypeRule):
+    """graphql-core's check of literal argument values, its errors coded BAD_USER_INPUT.
+
+    A literal a scalar cannot even parse (an integer past Python's conversion limit) is the
+    caller's mistake too: Python's own wording is left out, and the echoed value clipped.
+    """
+
+    def report_error(self, error: GraphQLError) -> None:
+        message = error.message
+        if error.original_error is not None:
+            message = _ENCOUNTERED.sub(", found", message)
+        super().report_error(coded(error, "BAD_USER_INPUT", message))
+
+
+_ENCOUNTERED = re.compile(r", but encountered error '.*?'; found", re.DOTALL)
+
+
 def _alias_limit(max_aliases: int) -> type[ASTValidationRule]:
     class AliasLimit(ASTValidationRule):
         """A document uses at most ``max_aliases`` aliases (each may cost an upstream request)."""
@@ -134,7 +175,8 @@ class Executor:
         # The graphql-core schema Strawberry built, run the way Strawberry runs it.
         self._graphql = schema._schema
         self._context_class = schema.execution_context_class
-        self._rules = (*specified_rules, _depth_limit(max_depth), _alias_limit(max_aliases))
+        rules = (ValuesOfCorrectType if r is ValuesOfCorrectTypeRule else r for r in specified_rules)
+        self._rules = (*rules, _depth_limit(max_depth), _alias_limit(max_aliases))
         self.prepare = functools.lru_cache(maxsize=cache_size)(self._prepare)
 
     def _prepare(self, query: str) -> Prepared:
@@ -147,16 +189,9 @@ class Executor:
                     0,
                     f"The document has more than {self.max_tokens} tokens (GATEWAY_MAX_QUERY_TOKENS).",
                 )
-            return Prepared(None, (graphql_error(error),))
+            return Prepared(None, (validation_error(error),))
         errors = validate(self._graphql, document, self._rules, max_errors=MAX_VALIDATION_ERRORS)
-        if len(errors) > MAX_VALIDATION_ERRORS:
-            errors = [
-                *errors[:MAX_VALIDATION_ERRORS],
-                GraphQLError(
-                    f"Validation stopped after {MAX_VALIDATION_ERRORS} errors: mend these, then try again."
-                ),
-            ]
-        return Prepared(document, tuple(graphql_error(e) for e in errors))
+        return Prepared(document, tuple(validation_error(_explained(e)) for e in errors))
 
     def execute(
         self,

@@ -12,8 +12,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.types import Receive
 
 JSON_TYPES = ("application/json", "application/graphql-response+json")
+# How deep ``variables`` and ``extensions`` may nest: the schema's inputs nest a few levels, and
+# what the gateway does with them (cache keys, coercion) must never meet a recursion limit.
+MAX_NESTING = 32
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request arrived whole."""
 
 
 class RequestError(Exception):
@@ -41,7 +49,23 @@ def _field(data: dict[str, Any], name: str, kind: type, what: str) -> Any:
     value = data.get(name)
     if value is not None and not isinstance(value, kind):
         raise RequestError(400, f"'{name}' must be {what}.")
+    if isinstance(value, dict) and _deeper_than(value, MAX_NESTING):
+        raise RequestError(400, f"'{name}' nests deeper than {MAX_NESTING} levels.")
     return value
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests deeper than ``limit`` objects and arrays."""
+    level: list[object] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 def _params(data: dict[str, Any]) -> GraphQLParams:
@@ -51,6 +75,28 @@ def _params(data: dict[str, Any]) -> GraphQLParams:
         operation_name=_field(data, "operationName", str, "a string"),
         extensions=_field(data, "extensions", dict, "an object"),
     )
+
+
+async def read_body(receive: Receive, content_length: int, limit: int) -> bytes:
+    """The whole body, within ``limit`` bytes (413 otherwise). The server bounds how long it takes."""
+    if content_length > limit:
+        raise RequestError(413, f"The body is larger than {limit} bytes (GATEWAY_MAX_BODY_BYTES).")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"The body is larger than {limit} bytes (GATEWAY_MAX_BODY_BYTES).")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def from_body(body: bytes, content_type: str) -> GraphQLParams:
@@ -65,7 +111,8 @@ def from_body(body: bytes, content_type: str) -> GraphQLParams:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(400, f"The body is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+        reason = f"{exc.msg} at position {exc.pos}"
+        raise RequestError(400, f"The body is not JSON the gateway can read ({reason}).") from None
     if isinstance(data, list):
         raise RequestError(
             400, "Batched requests (a JSON array) are not supported: send one operation per request."

@@ -16,6 +16,7 @@ import gc
 import logging
 from typing import Any
 
+import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
@@ -76,6 +77,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._disarm()
+
+    def send_400_response(self, msg: str) -> None:
+        """Requests the parser rejects (an unknown method, a control character in a header) get a
+        GraphQL-shaped JSON answer too, not uvicorn's plain text."""
+        body = orjson.dumps(
+            {"errors": [{"message": f"Malformed HTTP request: {msg}", "extensions": {"code": "BAD_REQUEST"}}]}
+        )
+        head = [b"HTTP/1.1 400 Bad Request\r\n"]
+        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join([*head, body]))
+        self.transport.close()
 
 
 def tune_gc() -> None:

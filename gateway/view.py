@@ -24,10 +24,12 @@ from starlette.types import Receive, Scope, Send
 from gateway.errors import INTERNAL_MESSAGE, graphql_error, request_error
 from gateway.execution import is_query
 from gateway.graphql_http import (
+    ClientGone,
     GraphQLParams,
     RequestError,
     from_body,
     from_query_string,
+    read_body,
     wants_graphql_response,
 )
 from gateway.persisted import PersistedQueryNotFound
@@ -41,10 +43,6 @@ log = logging.getLogger("gateway.view")
 
 TRACE_HEADER = "x-stats-trace"
 STALE_WARNING = b'110 stats-gateway "Response is Stale"'
-
-
-class ClientGone(Exception):
-    """The client disconnected before its request arrived whole."""
 
 
 @dataclass(slots=True)
@@ -148,7 +146,7 @@ class GraphQLView:
         settings = services.settings
         method = scope["method"]
         if method == "POST":
-            body = await _read_body(receive, incoming, settings.max_body_bytes)
+            body = await read_body(receive, incoming.content_length, settings.max_body_bytes)
             params = from_body(body, incoming.content_type)
         elif method == "GET":
             params = from_query_string(scope["query_string"])
@@ -200,14 +198,18 @@ class GraphQLView:
                 return self._kept(kept).unchanged(incoming)
 
         prepared = services.executor.prepare(query)
-        if prepared.errors:
-            services.metrics.operation("error", time.perf_counter() - started)
-            return _errors_only(
-                400 if graphql_response else 200, [dict(e.formatted) for e in prepared.errors]
-            )
-        if method == "GET" and not is_query(prepared.operation(name)):
+        operation = prepared.operation(name)
+        if method == "GET" and operation is not None and not is_query(operation):
+            # Known from the parsed document, even where validation fails (there is no Mutation).
             raise RequestError(
                 405, "Only queries are served over GET: use POST.", headers=(("Allow", "POST"),)
+            )
+        if prepared.errors or operation is None:
+            services.metrics.operation("error", time.perf_counter() - started)
+            errors = [dict(e.formatted) for e in prepared.errors]
+            return _errors_only(
+                400 if graphql_response else 200,
+                errors or [request_error(prepared.no_operation(name), "BAD_REQUEST")],
             )
 
         context = services.contexts(caller, self.today())
@@ -279,25 +281,3 @@ class GraphQLView:
             headers.append((b"cache-control", f"public, max-age={kept.max_age}".encode()))
             headers.append((b"etag", kept.etag.encode()))
         return Outgoing(200, kept.body, headers)
-
-
-async def _read_body(receive: Receive, incoming: Incoming, limit: int) -> bytes:
-    """The whole body, within ``limit`` bytes (413 otherwise). The server bounds how long it takes."""
-    if incoming.content_length > limit:
-        raise RequestError(413, f"The body is larger than {limit} bytes (GATEWAY_MAX_BODY_BYTES).")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"The body is larger than {limit} bytes (GATEWAY_MAX_BODY_BYTES).")
-        if not message.get("more_body", False):
-            if not chunks:
-                return chunk
-            chunks.append(chunk)
-            return b"".join(chunks)
-        chunks.append(chunk)

@@ -474,7 +474,10 @@ def _group_id(group: object) -> int:
 
 
 def add_years(day: date, years: int) -> date:
-    """The same month and day ``years`` later; 29 February becomes 28 February."""
+    """The same month and day ``years`` later; 29 February becomes 28 February; the calendar's
+    last day past 9999."""
+    if day.year + years > date.max.year:
+        return date.max
     try:
         return day.replace(year=day.year + years)
     except ValueError:

@@ -18,7 +18,8 @@ _ID = re.compile(r"\A[0-9]{1,20}\Z")
 
 
 def numeric_id(name: str, value: object) -> str:
-    text = str(value).strip()
+    """``value`` as the id to send: its text must be digits and nothing else (``" 1"`` is no id)."""
+    text = str(value)
     if not _ID.match(text):
         raise BadUserInput(
             f"{name} must be a numeric id of at most 20 digits, not {str(value)[:40]!r}.", argument=name

@@ -7,13 +7,22 @@ from enum import Enum
 from typing import Any, NewType
 
 import strawberry
+from graphql import StringValueNode, ValueNode, print_ast
 from strawberry.types.scalar import scalar
 
-from gateway.dates import Granularity, parse_day
+from gateway.dates import Granularity, InvalidDate, parse_day
 
 
 def _serialize_date(value: date) -> str:
     return value.isoformat()
+
+
+def _parse_date_literal(node: ValueNode, _variables: Any = None) -> date | InvalidDate:
+    """Only a string literal can be a day; anything else is named as written (read as a number, an
+    integer literal longer than Python converts would be named ``nan``)."""
+    if isinstance(node, StringValueNode):
+        return parse_day(node.value)
+    return InvalidDate(print_ast(node))
 
 
 Date = NewType("Date", date)
@@ -26,6 +35,7 @@ DATE_SCALAR = scalar(
     description=("A calendar day in UTC, written YYYY-MM-DD. Anything else is rejected as BAD_USER_INPUT."),
     serialize=_serialize_date,
     parse_value=parse_day,
+    parse_literal=_parse_date_literal,
 )
 
 SCALAR_OVERRIDES: dict[object, Any] = {Date: DATE_SCALAR}
