@@ -22,6 +22,7 @@ own errors, a mask over anything unexpected), and parse and validation errors in
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import httpx
@@ -123,7 +124,7 @@ class UpstreamUnavailable(UpstreamError):
         **extensions: Any,
     ) -> None:
         if retry_after_s is not None:
-            extensions["retryAfter"] = max(1, round(retry_after_s))
+            extensions["retryAfter"] = max(1, math.ceil(retry_after_s))  # never earlier than asked
         super().__init__(message, source=source, status=status, **extensions)
         self.retry_after_s = retry_after_s
         self.retryable = retryable

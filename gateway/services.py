@@ -2,7 +2,8 @@
 
 The transport and the cache, one ``Upstream`` per service of ``UPSTREAMS`` (breaker, pressure,
 single-flight), the credential rules, the executor with its caches, the response cache and the
-persisted queries.
+persisted queries. With a shared cache, the cache's board shares the upstreams' pauses and rate
+limits with the other replicas; it listens for their pauses from start-up on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 
 from gateway.auth import Auth
 from gateway.cache import CacheOptions, GuardedCache, create_cache
+from gateway.cache.board import RedisBoard
 from gateway.context import ContextFactory
 from gateway.execution import Executor
 from gateway.metrics import NO_METRICS, Metrics
@@ -42,6 +44,7 @@ class Services:
     responses: ResponseCache | None
     persisted: PersistedQueries
     metrics: Metrics
+    board: RedisBoard | None = None
 
     @classmethod
     def start(
@@ -73,6 +76,7 @@ class Services:
             private_s=s.cache_ttl_private_s,
             max_stale_s=s.cache_max_stale_s,
         )
+        board = cache.inner.board()
         upstreams = {}
         for api in UPSTREAMS:
             source, prefix = api.source, api.settings_prefix
@@ -89,11 +93,19 @@ class Services:
                     s.upstream_retries, s.upstream_retry_backoff_s, source=source, metrics=metrics
                 ),
                 pressure=Pressure(
-                    source, max_in_flight=s.upstream_max_in_flight, max_rps=getattr(s, f"{prefix}_max_rps")
+                    source,
+                    max_in_flight=s.upstream_max_in_flight,
+                    max_rps=getattr(s, f"{prefix}_max_rps"),
+                    board=board,
                 ),
                 lock_wait_s=s.cache_lock_wait_s,
                 metrics=metrics,
             )
+        if board is not None:
+            # The first request to each upstream waits until the pauses in force are known.
+            joined = board.start({source: upstream.pressure.heard for source, upstream in upstreams.items()})
+            for upstream in upstreams.values():
+                upstream.pressure.joining = joined
         auth = Auth(s.cache_secret, s.figshare_auth_header)
         return cls(
             settings=s,
@@ -113,8 +125,11 @@ class Services:
             responses=ResponseCache(cache) if s.response_cache and cache.name != "none" else None,
             persisted=PersistedQueries(cache),
             metrics=metrics,
+            board=board,
         )
 
     async def close(self) -> None:
+        if self.board is not None:
+            await self.board.close()
         await self.transport.aclose()
         await self.cache.inner.close()

@@ -7,8 +7,10 @@ is the emulator's own count of the requests it received.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -68,15 +70,18 @@ async def test_concurrent_cold_requests_make_one_upstream_request_in_a_process(
     assert outcomes["miss"] + outcomes["coalesced"] + outcomes["hit"] == 50
 
 
-@pytest.mark.redis
-async def test_concurrent_cold_requests_make_one_upstream_request_across_processes(
-    gateway_processes: Callable[..., list[GatewayProcess]], figshare: Any, redis_space: RedisSpace
+async def one_upstream_request_across_processes(
+    gateway_processes: Callable[..., list[GatewayProcess]],
+    figshare: Any,
+    redis_space: RedisSpace,
+    **settings: str,
 ) -> None:
     env = {
         "GATEWAY_ERAS_URL": figshare.url,  # not asked here
         "GATEWAY_FIGSHARE_URL": figshare.url,
         "GATEWAY_CACHE_URL": redis_space.url,
         "GATEWAY_CACHE_SECRET": SECRET,
+        **settings,
     }
     one, two = gateway_processes(env, count=2)
     figshare.faults.inject(TOTAL_PATH, delay_s=LATENCY_S)
@@ -94,6 +99,43 @@ async def test_concurrent_cold_requests_make_one_upstream_request_across_process
     again = await fire([one.url, two.url], 10)
     assert cache_outcomes(again) == Counter({"hit": 10})
     assert len(figshare.log) == 1
+
+
+@pytest.mark.redis
+async def test_concurrent_cold_requests_make_one_upstream_request_across_processes(
+    gateway_processes: Callable[..., list[GatewayProcess]], figshare: Any, redis_space: RedisSpace
+) -> None:
+    await one_upstream_request_across_processes(gateway_processes, figshare, redis_space)
+
+
+@pytest.fixture
+def cpu_busy_loops() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two processes that spin on the CPU for the test's duration, so the gateways' event loops
+    are starved now and then (the machine's cores are shared with them)."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield loops
+    for loop in loops:
+        loop.kill()
+        loop.wait(timeout=10)
+
+
+@pytest.mark.redis
+async def test_concurrent_cold_requests_make_one_upstream_request_across_processes_under_cpu_load(
+    gateway_processes: Callable[..., list[GatewayProcess]],
+    figshare: Any,
+    redis_space: RedisSpace,
+    cpu_busy_loops: list[subprocess.Popen[bytes]],
+) -> None:
+    """A slow event loop is not a Redis outage: the processes keep coordinating through Redis.
+
+    Each Redis operation is given 0.2 s here rather than the default 1 s, so that this machine's
+    starvation outlasts it at every run: judged by the wall clock, the processes then declare
+    Redis unavailable and fetch once each (2 upstream requests, 5 runs of 5).
+    """
+    await one_upstream_request_across_processes(
+        gateway_processes, figshare, redis_space, GATEWAY_CACHE_OP_TIMEOUT_S="0.2"
+    )
+    assert all(loop.poll() is None for loop in cpu_busy_loops)  # the load lasted the whole test
 
 
 # ------------------------------------------------------------------ the lease, step by step

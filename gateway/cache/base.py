@@ -9,7 +9,9 @@ fetches, others ``wait`` for its release (bounded) and then read the cache. In o
 upstream layer already coalesces identical requests, so the local backends grant every lease at
 once. A lease expires on its own, so a holder that dies only delays the others by the bounded wait.
 
-Backend failures raise ``CacheTrouble``; ``GuardedCache`` turns them into misses.
+Backend failures raise ``CacheTrouble``; ``GuardedCache`` turns them into misses, or into what
+this process itself holds (``get_local``, ``set_local``). A shared backend also offers a ``board``
+on which replicas share the upstreams' pauses and rate limits (``board.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.cache.board import RedisBoard
 
 Clock = Callable[[], float]
 
@@ -92,6 +98,14 @@ class Cache:
         return None
 
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
+        return None
+
+    async def set_local(self, key: str, entry: Entry, keep_for: float) -> None:
+        """Keep ``entry`` in this process only (while the backend is in trouble)."""
+        return None
+
+    def board(self) -> RedisBoard | None:
+        """Where replicas share the upstreams' pauses and rate limits; None when not shared."""
         return None
 
     async def acquire(self, key: str, hold_for: float) -> Lease | None:

@@ -2,8 +2,10 @@
 
 ``trouble`` holds the reason while the backend misbehaves (``/readyz`` reports it). While in trouble
 the backend is left alone for ``retry_after_s`` (real time), so a slow or dead Redis costs one
-timeout per interval rather than one per call; meanwhile reads are answered from what this process
-itself holds. The first call that works clears ``trouble`` and logs the recovery, once.
+timeout per interval rather than one per call; meanwhile this process keeps what it fetches and
+answers reads from it (``get_local``, ``set_local``: Redis's in-process copy), so its hit rate and
+its stale answers outlast the outage. The first call that reaches the backend and works clears
+``trouble`` and logs the recovery, once (an answer from the process's own copy proves nothing).
 """
 
 from __future__ import annotations
@@ -60,8 +62,12 @@ class GuardedCache:
             self.trouble = None
 
     async def get(self, key: str) -> Entry | None:
-        if not self._usable():
-            return await self.inner.get_local(key)
+        if self.trouble is not None:
+            if not self._usable():
+                return await self.inner.get_local(key)
+            local = await self.inner.get_local(key)
+            if local is not None and local.fresh(self.clock()):
+                return local
         try:
             entry = await self.inner.get(key)
         except CacheTrouble as exc:
@@ -73,6 +79,7 @@ class GuardedCache:
 
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
         if not self._usable():
+            await self.inner.set_local(key, entry, keep_for)
             return
         try:
             await self.inner.set(key, entry, keep_for)

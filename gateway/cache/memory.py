@@ -69,6 +69,8 @@ class MemoryCache(Cache):
             oldest = next(iter(self._index))
             await self._drop(oldest)
 
+    set_local = set
+
     async def _drop(self, key: str) -> None:
         held = self._index.pop(key, None)
         if held is not None:

@@ -2,8 +2,10 @@
 
 ``redis://[:password@]host:port/db[?namespace=name]`` (``rediss://`` for TLS). Keys are
 ``<namespace>:<key>`` for entries, ``<namespace>:lease:<key>`` for leases and
-``<namespace>:released:<key>`` for the release channel. Every operation is bounded by
-``op_timeout_s`` and never retried: a cache that is slow is treated as absent.
+``<namespace>:released:<key>`` for the release channel; ``board()`` shares the upstreams' pauses
+and rate limits (``board.py``). Every operation is bounded by ``op_timeout_s`` of a responsive event
+loop (``fair.py``: time this process's own loop lost to CPU starvation is not held against Redis)
+and never retried: a cache that is slow is treated as absent.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from aiocache.serializers import BaseSerializer
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 
 from gateway.cache.base import Cache, CacheTrouble, Clock, Entry, Lease
+from gateway.cache.board import RedisBoard, reason
+from gateway.cache.fair import MAX_EXCUSE_S, fair_timeout
 from gateway.cache.memory import DEFAULT_MAX_BYTES, MemoryCache
 
 log = logging.getLogger("gateway.cache")
@@ -87,9 +91,13 @@ class RedisBackedCache(Cache):
             raise ValueError("a Redis cache URL looks like redis://host:port/db") from None
         query = parse_qs(parts.query)
         self.namespace = namespace or query.get("namespace", [DEFAULT_NAMESPACE])[0]
-        # A bounded pool that queues (for at most op_timeout_s) rather than failing at once when a
-        # burst of requests wants more connections than it has.
-        pool_kwargs: dict[str, Any] = {"socket_timeout": op_timeout_s, "timeout": op_timeout_s}
+        self.op_timeout_s = op_timeout_s
+        # Operations are bounded by fair_timeout(op_timeout_s); redis-py's own timeouts, which
+        # cannot tell a slow Redis from a starved loop, only stop what outlives every excuse. The
+        # pool is bounded and queues rather than failing at once when a burst wants more
+        # connections than it has.
+        backstop = op_timeout_s + MAX_EXCUSE_S
+        pool_kwargs: dict[str, Any] = {"socket_timeout": backstop, "timeout": backstop}
         if parts.username:
             pool_kwargs["username"] = unquote(parts.username)
         self._store = RedisCache(
@@ -102,7 +110,7 @@ class RedisBackedCache(Cache):
             namespace=self.namespace,
             # Bounded by the socket timeouts instead: aiocache's own would add a task per call.
             timeout=None,
-            create_connection_timeout=op_timeout_s,
+            create_connection_timeout=backstop,
             pool_max_size=REDIS_CONNECTIONS,
             connection_pool_class=BlockingConnectionPool,
             connection_pool_kwargs=pool_kwargs,
@@ -128,15 +136,19 @@ class RedisBackedCache(Cache):
     def _channel(self, key: str) -> str:
         return f"{self.namespace}:released:{key}"
 
+    def board(self) -> RedisBoard:
+        return RedisBoard(self._client, self._subscriber, self.namespace, self.op_timeout_s)
+
     async def get(self, key: str) -> Entry | None:
         if self._near is not None:
             near = await self._near.get(key)
             if near is not None and near.fresh(self.clock()):
                 return near
         try:
-            raw = await self._store.get(key)
+            async with fair_timeout(self.op_timeout_s):
+                raw = await self._store.get(key)
         except Exception as exc:
-            raise CacheTrouble(f"redis get failed: {_reason(exc)}") from exc
+            raise CacheTrouble(f"redis get failed: {reason(exc)}") from exc
         if raw is None:
             return None
         # A value that is not an entry (written by something else) is a miss, not trouble.
@@ -150,47 +162,65 @@ class RedisBackedCache(Cache):
     async def get_local(self, key: str) -> Entry | None:
         return None if self._near is None else await self._near.get(key)
 
+    async def set_local(self, key: str, entry: Entry, keep_for: float) -> None:
+        if self._near is not None:
+            await self._near.set(key, entry, keep_for=keep_for)
+
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
         if self._near is not None:
             await self._near.set(key, entry, keep_for=keep_for)
         # SET with PX through ``raw``: aiocache's ``set`` sends SETEX, which redis-py deprecates.
         try:
-            await self._store.raw("set", self.entry_key(key), entry.dump(), px=max(1, int(keep_for * 1000)))
+            async with fair_timeout(self.op_timeout_s):
+                await self._store.raw(
+                    "set", self.entry_key(key), entry.dump(), px=max(1, int(keep_for * 1000))
+                )
         except Exception as exc:
-            raise CacheTrouble(f"redis set failed: {_reason(exc)}") from exc
+            raise CacheTrouble(f"redis set failed: {reason(exc)}") from exc
 
     async def acquire(self, key: str, hold_for: float) -> Lease | None:
         token = secrets.token_hex(8)
         try:
-            ok = await self._client.set(self.lease_key(key), token, nx=True, px=max(1, int(hold_for * 1000)))
+            async with fair_timeout(self.op_timeout_s):
+                ok = await self._client.set(
+                    self.lease_key(key), token, nx=True, px=max(1, int(hold_for * 1000))
+                )
         except Exception as exc:
-            raise CacheTrouble(f"redis lease failed: {_reason(exc)}") from exc
+            raise CacheTrouble(f"redis lease failed: {reason(exc)}") from exc
         return Lease(key, token) if ok else None
 
     async def release(self, lease: Lease) -> None:
         try:
-            await self._client.eval(
-                _RELEASE, 2, self.lease_key(lease.key), self._channel(lease.key), lease.token
-            )
+            async with fair_timeout(self.op_timeout_s):
+                await self._client.eval(
+                    _RELEASE, 2, self.lease_key(lease.key), self._channel(lease.key), lease.token
+                )
         except Exception as exc:
-            raise CacheTrouble(f"redis release failed: {_reason(exc)}") from exc
+            raise CacheTrouble(f"redis release failed: {reason(exc)}") from exc
 
     async def wait(self, key: str, within_s: float) -> bool:
         pubsub = self._subscriber.pubsub()
         try:
-            await pubsub.subscribe(self._channel(key))
-            # Subscribed first, then checked: a release between the two is not missed.
-            if not await self._client.exists(self.lease_key(key)):
+            try:
+                async with fair_timeout(self.op_timeout_s):
+                    await pubsub.subscribe(self._channel(key))
+                    # Subscribed first, then checked: a release between the two is not missed.
+                    if not await self._client.exists(self.lease_key(key)):
+                        return True
+            except Exception as exc:
+                raise CacheTrouble(f"redis wait failed: {reason(exc)}") from exc
+            try:
+                # Real time, not the entry clock; fair too: the holder's note may reach a starved
+                # loop late, which is no reason to fetch a second time.
+                async with fair_timeout(within_s):
+                    # None: a confirmation, or a second without news (the deadline decides).
+                    while await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0) is None:
+                        pass
                 return True
-            # Real time, not the entry clock: this bounds an actual wait.
-            deadline = time.monotonic() + within_s
-            while (left := deadline - time.monotonic()) > 0:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
-                if message is not None:
-                    return True
-            return False
-        except Exception as exc:
-            raise CacheTrouble(f"redis wait failed: {_reason(exc)}") from exc
+            except TimeoutError:
+                return False
+            except Exception as exc:
+                raise CacheTrouble(f"redis wait failed: {reason(exc)}") from exc
         finally:
             try:
                 await pubsub.aclose()
@@ -200,10 +230,11 @@ class RedisBackedCache(Cache):
     async def ping(self) -> None:
         """A write as well as a read: a full Redis answers PING but refuses to store."""
         try:
-            await self._client.ping()
-            await self._client.set(f"{self.namespace}:probe", "1", px=1000)
+            async with fair_timeout(self.op_timeout_s):
+                await self._client.ping()
+                await self._client.set(f"{self.namespace}:probe", "1", px=1000)
         except Exception as exc:
-            raise CacheTrouble(f"redis does not answer properly: {_reason(exc)}") from exc
+            raise CacheTrouble(f"redis does not answer properly: {reason(exc)}") from exc
 
     async def clear(self) -> None:
         """Delete this namespace's keys (SCAN, not KEYS: other tenants of the server keep going)."""
@@ -219,7 +250,7 @@ class RedisBackedCache(Cache):
             if batch:
                 await self._client.delete(*batch)
         except Exception as exc:
-            raise CacheTrouble(f"redis clear failed: {_reason(exc)}") from exc
+            raise CacheTrouble(f"redis clear failed: {reason(exc)}") from exc
 
     async def close(self) -> None:
         for client in (self._client, self._subscriber):
@@ -228,12 +259,3 @@ class RedisBackedCache(Cache):
                 await client.aclose(close_connection_pool=True)
             except Exception:
                 log.debug("closing redis failed", exc_info=True)
-
-
-def _reason(exc: BaseException) -> str:
-    """The exception's class, and Redis's own error text for refusals (e.g. OOM): never a key."""
-    name = type(exc).__name__
-    if name == "ResponseError":
-        said = str(exc).split(" ", 1)[0][:40]
-        return f"{name} {said}"
-    return name

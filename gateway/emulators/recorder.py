@@ -1,7 +1,8 @@
 """Request recording and fault injection shared by the emulators.
 
-``EmulatorMiddleware`` wraps an emulator app: it records each request in a ``RequestLog`` and, when
-a ``FaultRule`` matches, answers with the injected fault instead of the real handler.
+``EmulatorMiddleware`` wraps an emulator app: it records each request in a ``RequestLog`` (with its
+arrival time) and, when a ``FaultRule`` matches, answers with the injected fault instead of the
+real handler.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -27,6 +29,9 @@ class RecordedRequest:
     query: tuple[tuple[str, str], ...]
     headers: dict[str, str]
     body: bytes = b""
+    # When it arrived (time.monotonic(), the clock every process of the machine shares): the
+    # spacing of retries and of rate-limited requests is read from it.
+    at: float = 0.0
 
     @property
     def params(self) -> dict[str, str]:
@@ -80,15 +85,19 @@ class RequestLog:
 class FaultRule:
     """What to do instead of answering normally, for requests whose path matches ``path``.
 
-    ``path`` is a regular expression searched in the request path. ``status`` with ``body`` replaces
-    the answer; ``delay_s`` delays it (latency); ``hang`` never answers until the server stops;
-    ``times`` limits how many requests the rule applies to (None: all).
+    ``path`` is a regular expression searched in the request path. ``status`` with ``body`` (and
+    ``headers``, e.g. ``{"Retry-After": "1"}``) replaces the answer; ``delay_s`` delays it
+    (latency); ``hang`` never answers until the server stops; ``times`` limits how many requests
+    the rule applies to (None: all). A rule that has applied ``times`` times no longer matches, so
+    later requests get the emulator's real answer: ``inject(path, status=503, times=2)`` fails
+    twice, then lets requests through.
     """
 
     path: str = ""
     status: int | None = None
     body: bytes = b""
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     hang: bool = False
     times: int | None = None
@@ -151,7 +160,8 @@ class EmulatorMiddleware:
             more = message.get("more_body", False)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = tuple(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        self.log.append(RecordedRequest(scope["method"], scope["path"], query, headers, body))
+        arrived = time.monotonic()
+        self.log.append(RecordedRequest(scope["method"], scope["path"], query, headers, body, arrived))
 
         rule = self.faults.take(scope["path"])
         if rule is not None:
@@ -165,7 +175,10 @@ class EmulatorMiddleware:
                     {
                         "type": "http.response.start",
                         "status": rule.status,
-                        "headers": [(b"content-type", rule.content_type.encode())],
+                        "headers": [
+                            (b"content-type", rule.content_type.encode()),
+                            *((k.lower().encode(), v.encode()) for k, v in rule.headers.items()),
+                        ],
                     }
                 )
                 await send({"type": "http.response.body", "body": rule.body})

@@ -1,4 +1,10 @@
-"""A small circuit breaker: stop calling an upstream that keeps failing, then try it again."""
+"""A small circuit breaker: stop calling an upstream that keeps failing, then try it again.
+
+It sees each call's final outcome, after its retries: a call a retry rescued is a success. What
+counts as a failure is what says nothing about the caller's request: no connection, a timeout, a
+5xx or 429, a body that cannot be read. Any other answer (even a 4xx) shows the upstream is there
+and closes the circuit. A call refused before sending (a pause, a rate limit) counts for nothing.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,11 @@ class CircuitBreaker:
         self._trial_since: float | None = None
 
     @property
+    def consecutive_failures(self) -> int:
+        """Calls that failed in a row since the last answer (any answer resets the count)."""
+        return self._consecutive
+
+    @property
     def is_open(self) -> bool:
         return self._opened_at is not None
 
@@ -37,6 +48,17 @@ class CircuitBreaker:
             return False
         self._trial_since = now
         return True
+
+    def retry_in(self) -> float:
+        """Seconds until a trial call may go (while the circuit is open)."""
+        if self._opened_at is None:
+            return 0.0
+        since = self._opened_at if self._trial_since is None else self._trial_since
+        return max(0.0, since + self.reset_s - self.clock())
+
+    def abstain(self) -> None:
+        """The call let through sent nothing after all: a trial it held goes to the next caller."""
+        self._trial_since = None
 
     def success(self) -> None:
         self._consecutive = 0

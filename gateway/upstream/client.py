@@ -34,7 +34,7 @@ from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, 
 from gateway.metrics import NO_METRICS, Metrics
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.calls import Outcome, UpstreamRequest
-from gateway.upstream.retry import Pressure, Retrying
+from gateway.upstream.retry import Pressure, Refused, Retrying
 
 log = logging.getLogger("gateway.upstream")
 
@@ -203,15 +203,25 @@ class Upstream:
 
     async def _send(self, request: UpstreamRequest, hooks: ResponseHooks) -> bytes:
         """Send with retries, within one deadline; the breaker sees the call's final outcome."""
+        pressure = self.pressure
+        if pressure.joining is not None:
+            await pressure.join()
+        # A pause first: it sends nothing, so it is no trial call and no failure for the breaker.
+        if pressure.paused_until:
+            pressure.check()
         if not self.breaker.allow():
             raise UpstreamUnavailable(
-                f"{self.source} is not being called for a while after repeated failures.", source=self.source
+                f"{self.source} is not being called for a while after repeated failures.",
+                source=self.source,
+                retry_after_s=self.breaker.retry_in(),
             )
         deadline = time.monotonic() + self.timeout_s
         try:
             body = await self.retrying.call(lambda: self._attempt(request, hooks, deadline), deadline)
         except UpstreamError as exc:
-            if exc.transient:
+            if isinstance(exc, Refused) and not exc.after_failure:
+                self.breaker.abstain()  # nothing was sent: nothing learnt
+            elif exc.transient:
                 self.breaker.failure()
             else:
                 self.breaker.success()  # it answered, if only to refuse
@@ -254,8 +264,8 @@ class Upstream:
         self.metrics.upstream_request(self.source, f"{status // 100}xx", time.monotonic() - started)
         if status >= 300:
             retry_after = _retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
-            if retry_after is not None:
-                self.pressure.pause(retry_after)
+            if retry_after:
+                await self.pressure.pause(retry_after)
             raise hooks.error_from_response(request, status, body, retry_after)
         return body
 

@@ -27,7 +27,12 @@ class UpstreamTransport(AiohttpTransport):
             keepalive_timeout=self._keepalive_s,
             ttl_dns_cache=60,
         )
-        return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False)
+        session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False)
+        # aiohttp quietly sends an idempotent request again when a kept-alive connection drops; the
+        # gateway's own retries (counted, backed off, within the deadline) decide that instead.
+        # There is no public switch: aiohttp's own test client sets this attribute the same way.
+        session._retry_connection = False
+        return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
