@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.examples import EXAMPLES
 from gateway.graphiql import STATIC_PREFIX, graphiql_html
 from gateway.metrics import NO_METRICS, Metrics
+from gateway.readiness import readiness
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.view import TRACE_HEADER, GraphQLView
@@ -69,13 +70,9 @@ class Gateway:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        cache = self.services().cache
-        reason = await cache.check()
-        if reason is not None:
-            return JSONResponse(
-                {"status": "unavailable", "cache": cache.name, "reason": reason}, status_code=503
-            )
-        return JSONResponse({"status": "ready", "cache": cache.name})
+        services = self.services()
+        status, body = await readiness(services.cache, services.upstreams)
+        return JSONResponse(body, status_code=status)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse("/graphql", status_code=307)

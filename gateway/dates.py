@@ -6,6 +6,7 @@ calendar stops at ``date.max`` instead of failing.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -132,21 +133,26 @@ def fill_gaps(
     window: Window,
     granularity: Granularity,
     today: date,
-) -> list[T]:
-    """Every bucket of the window, an ``empty`` one where the source had none.
+) -> Iterator[T]:
+    """Every bucket of the window, oldest first, an ``empty`` one where the source had none.
 
     The window's open ends are the first bucket the source returned and today. Buckets outside the
-    window (an upstream's own handling of today) are kept, not dropped.
+    window (an upstream's own handling of today) are kept, not dropped. Made as they are read, so a
+    long series can be handed out a part at a time.
     """
     first = window.start or (start_of(buckets[0]) if buckets else None)
     if first is None:
-        return []
+        return iter(())
     last = max(first, window.end or today)
     have = {start_of(b): b for b in buckets}
-    filled = [have.pop(start, None) or empty(start) for start in bucket_starts(first, last, granularity)]
-    if have:
-        filled = sorted([*filled, *have.values()], key=start_of)
-    return filled
+    inside = (have.get(start) or empty(start) for start in bucket_starts(first, last, granularity))
+    lo, hi = bucket_start(first, granularity), bucket_start(last, granularity)
+
+    def generated(day: date) -> bool:
+        return lo <= day <= hi and bucket_start(day, granularity) == day
+
+    outside = sorted((b for start, b in have.items() if not generated(start)), key=start_of)
+    return heapq.merge(inside, outside, key=start_of) if outside else inside
 
 
 def rebucket(counts: Iterable[tuple[date, int]], granularity: Granularity) -> list[tuple[date, int]]:

@@ -9,11 +9,11 @@ gateway does not need.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Awaitable, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import strawberry
 from graphql import (
@@ -158,6 +158,57 @@ def _alias_limit(max_aliases: int) -> type[ASTValidationRule]:
     return AliasLimit
 
 
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+class DocumentCache:
+    """Prepared documents by text, bounded in entries and in the text they hold (LRU).
+
+    A parsed document holds about 140 bytes per token of its text: a count bound alone let distinct
+    large documents grow the process by a gigabyte. Documents of more than ``max_chars`` are
+    prepared every time; the others are kept while their texts sum to at most ``max_total_chars``.
+    """
+
+    def __init__(
+        self,
+        prepare: Callable[[str], Prepared],
+        *,
+        max_entries: int = 512,
+        max_chars: int = 4096,
+        max_total_chars: int = 512 * 1024,
+    ) -> None:
+        self._prepare = prepare
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self.max_total_chars = max_total_chars
+        self._kept: OrderedDict[str, Prepared] = OrderedDict()
+        self._chars = 0
+        self._hits = self._misses = 0
+
+    def __call__(self, query: str) -> Prepared:
+        prepared = self._kept.get(query)
+        if prepared is not None:
+            self._hits += 1
+            self._kept.move_to_end(query)
+            return prepared
+        self._misses += 1
+        prepared = self._prepare(query)
+        if len(query) <= self.max_chars:
+            self._kept[query] = prepared
+            self._chars += len(query)
+            while len(self._kept) > self.max_entries or self._chars > self.max_total_chars:
+                oldest, _ = self._kept.popitem(last=False)
+                self._chars -= len(oldest)
+        return prepared
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self._hits, self._misses, self.max_entries, len(self._kept))
+
+
 class Executor:
     """Runs operations on one schema; its caches are keyed by document text."""
 
@@ -177,7 +228,7 @@ class Executor:
         self._context_class = schema.execution_context_class
         rules = (ValuesOfCorrectType if r is ValuesOfCorrectTypeRule else r for r in specified_rules)
         self._rules = (*rules, _depth_limit(max_depth), _alias_limit(max_aliases))
-        self.prepare = functools.lru_cache(maxsize=cache_size)(self._prepare)
+        self.prepare = DocumentCache(self._prepare, max_entries=cache_size)
 
     def _prepare(self, query: str) -> Prepared:
         try:
@@ -199,7 +250,9 @@ class Executor:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Any,
+        middleware: tuple[Any, ...] | None = None,
     ) -> ExecutionResult | Awaitable[ExecutionResult]:
+        """``middleware``: graphql-core field middleware (federated tracing), for this run only."""
         assert prepared.document is not None
         return execute(
             self._graphql,
@@ -208,6 +261,7 @@ class Executor:
             variable_values=variables,
             operation_name=operation_name,
             executor_class=self._context_class,
+            middleware=middleware,
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # a TypeGuard in effect
         )
 

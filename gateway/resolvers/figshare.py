@@ -10,6 +10,7 @@ Every ``publicArticleCount`` of an operation goes in one ``POST /count/articles`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -87,7 +88,7 @@ async def total(c: Counts, path: Path) -> int:
     return await api.timeline_total(s, list(path))
 
 
-async def series(c: Counts, granularity: Granularity, fill: bool, path: Path) -> list[tuple[date, int]]:
+async def series(c: Counts, granularity: Granularity, fill: bool, path: Path) -> Iterable[tuple[date, int]]:
     context, s = c.context, c.series
     context.limits.check_series(s.window, granularity, context.today)
     upstream = "day" if granularity is Granularity.WEEK else granularity.value

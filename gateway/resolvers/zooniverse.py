@@ -79,7 +79,7 @@ class StatsHandle:
 
     async def buckets(
         self, granularity: Granularity, fill: bool, limits: Limits, *, time_spent: bool = False
-    ) -> list[ErasBucket]:
+    ) -> Iterable[ErasBucket]:
         limits.check_series(self.query.window, granularity, self.today)
         buckets = list(
             (await self.counts(Need(period=granularity.value, time_spent=time_spent))).buckets or ()

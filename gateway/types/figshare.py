@@ -11,7 +11,7 @@ from strawberry.federation import type as federated
 from gateway.context import GatewayContext
 from gateway.resolvers import figshare
 from gateway.resolvers.args import numeric_id
-from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period, path_of
+from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period, paced, path_of
 from gateway.upstream.figshare import Scope
 
 Info = strawberry.Info[GatewayContext, None]
@@ -93,7 +93,7 @@ class FigshareCounts(CountSeries):
     )
     async def series(self, info: Info, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
         pairs = await figshare.series(self.counts, period.granularity, fill_gaps, path_of(info))
-        return [Bucket(start=Date(start), count=count) for start, count in pairs]
+        return paced(Bucket(start=Date(start), count=count) for start, count in pairs)
 
     @strawberry.field(
         description="Where the events came from, most first. Windows longer than the upstream's "

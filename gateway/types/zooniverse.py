@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -14,17 +14,17 @@ from gateway.resolvers import zooniverse
 from gateway.resolvers.args import non_negative, numeric_id
 from gateway.resolvers.selection import children, selects
 from gateway.resolvers.zooniverse import COUNT, RECENTS, Need, StatsHandle
-from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period, path_of
+from gateway.types.common import SERIES_DESCRIPTION, Bucket, CountSeries, Date, Period, paced, path_of
 from gateway.upstream.eras import ErasBucket, ErasContribution, ErasCounts, ErasRoute
 
 Info = strawberry.Info[GatewayContext, None]
 
 
-def _buckets(items: list[ErasBucket], with_time: bool) -> list[Bucket]:
-    return [
+def _buckets(items: Iterable[ErasBucket], with_time: bool) -> list[Bucket]:
+    return paced(
         Bucket(start=Date(b.start), count=b.count, time_spent=b.session_time if with_time else None)
         for b in items
-    ]
+    )
 
 
 S = TypeVar("S")

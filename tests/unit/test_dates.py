@@ -156,7 +156,7 @@ def test_rebucket_sums_days_into_buckets_oldest_first() -> None:
 
 
 def filled(buckets: list[Bucket], window: Window, granularity: Granularity = DAY) -> list[Bucket]:
-    return fill_gaps(buckets, lambda b: b[0], lambda d: (d, 0), window, granularity, TODAY)
+    return list(fill_gaps(buckets, lambda b: b[0], lambda d: (d, 0), window, granularity, TODAY))
 
 
 def test_every_bucket_of_the_window_with_zeros_where_there_were_none() -> None:
