@@ -21,19 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
 import httpx
 import orjson
 import uvloop
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gateway.upstream.transport import UpstreamTransport  # noqa: E402
+from gateway.upstream.transport import UpstreamTransport
 
 URL = "http://127.0.0.1:9101/classifications/users/42?time_spent=true"
 
