@@ -79,6 +79,15 @@ def test_a_thousand_year_daily_series_is_refused_before_any_request(
     assert len(eras.log) == len(figshare.log) == 0
 
 
+def test_a_series_without_a_start_to_a_far_end_is_refused_before_any_request(
+    gateway: Gateway, eras: Upstream
+) -> None:
+    """Its first bucket can be no later than today's, so the days from today on are already too many."""
+    query = '{ zooniverse { classifications(endDate: "9173-01-04") { series(period: DAY) { start } } } }'
+    assert "GATEWAY_MAX_SERIES_POINTS" in only_error(gateway.query(query), "BAD_USER_INPUT")
+    assert len(eras.log) == 0
+
+
 def test_the_series_bound_is_the_setting_and_a_series_within_it_is_answered(
     make_gateway: GatewayFactory, eras: Upstream
 ) -> None:

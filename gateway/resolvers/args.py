@@ -34,7 +34,9 @@ def id_list(name: str, values: Sequence[object] | None, max_ids: int) -> tuple[s
     if not values:
         raise BadUserInput(f"{name} must hold at least one id (leave it out for all).", argument=name)
     if len(values) > max_ids:
-        raise BadUserInput(f"{name} holds {len(values)} ids; at most {max_ids} are allowed.", argument=name)
+        raise BadUserInput(
+            f"{name} holds {len(values)} ids; at most {max_ids} are allowed (GATEWAY_MAX_IDS).", argument=name
+        )
     return tuple(dict.fromkeys(numeric_id(name, v) for v in values))
 
 
@@ -63,7 +65,9 @@ class Limits:
         self, window: Window, granularity: Granularity, today: date, first: date | None = None
     ) -> int:
         """Buckets a series over ``window`` would have; 0 while its start is not known."""
-        start = window.start or first
+        # Without a start, the first bucket is at most today's: what lies between it and a far end
+        # is already too many, before anything is asked.
+        start = window.start or first or (today if window.end is not None and window.end > today else None)
         if start is None:
             return 0
         return bucket_count(start, max(start, window.end or today), granularity)
