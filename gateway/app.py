@@ -1,7 +1,9 @@
 """The Starlette application: ``create_app(settings)`` builds it; its lifespan starts the services.
 
-Routes: ``/graphql`` (POST, GET queries, GraphiQL for browsers), ``/healthz``, ``/readyz``, ``/``
-(to the explorer) and the explorer's scripts.
+Routes: ``/graphql`` (POST, GET queries, GraphiQL for browsers), ``/healthz``, ``/readyz``,
+``/metrics`` (Prometheus), ``/`` (to the explorer) and the explorer's scripts. Every response
+carries ``X-Request-Id``. With tracing configured (``OTEL_*``, see ``gateway.tracing``) the app is
+wrapped in the ASGI instrumentation; without, nothing of OpenTelemetry runs.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
@@ -19,15 +22,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.examples import EXAMPLES
 from gateway.graphiql import STATIC_PREFIX, graphiql_html
-from gateway.metrics import NO_METRICS, Metrics
+from gateway.logs import REQUEST_ID, request_id
+from gateway.metrics import Metrics
+from gateway.observability import PrometheusMetrics, TracedMetrics
 from gateway.readiness import readiness
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.tracing import Tracing
 from gateway.view import TRACE_HEADER, GraphQLView
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 
 def utc_today() -> date:
@@ -43,11 +52,15 @@ class Gateway:
         transport: httpx.AsyncBaseTransport | None,
         clock: Callable[[], float],
         metrics: Metrics,
+        prometheus: PrometheusMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self.clock = clock
         self.metrics = metrics
+        self.prometheus = prometheus
+        self.tracing = tracing
         self._services: Services | None = None
 
     def services(self) -> Services:
@@ -65,6 +78,10 @@ class Gateway:
         finally:
             await self._services.close()
             self._services = None
+            if self.tracing is not None:
+                self.tracing.shutdown()  # sends the spans still held
+            if self.prometheus is not None:
+                self.prometheus.stopped()
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -82,7 +99,8 @@ class Entry:
     """The app's front door: GraphQL requests without an ``Origin`` go straight to the view.
 
     Starlette's router and middleware (CORS, error pages) cost a tenth of a cached answer; only
-    browsers need CORS, and they always send ``Origin``.
+    browsers need CORS, and they always send ``Origin``. Every HTTP request gets its id here (the
+    caller's ``X-Request-Id`` or a new one), for its log lines and its response.
     """
 
     def __init__(self, app: Starlette, view: GraphQLView) -> None:
@@ -90,14 +108,29 @@ class Entry:
         self.view = view
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == "/graphql"
-            and not any(name == b"origin" for name, _ in scope["headers"])
-        ):
-            await self.view(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        given = None
+        browser = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+            elif name == b"origin":
+                browser = True
+        rid = request_id(given)
+        REQUEST_ID.set(rid)
+        if scope["path"] == "/graphql" and not browser:
+            await self.view.answer(scope, receive, send, rid)
+            return
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def create_app(
@@ -107,36 +140,57 @@ def create_app(
     today: Callable[[], date] = utc_today,
     clock: Callable[[], float] = time.time,
     explorer_headers: Mapping[str, str] | None = None,
-    metrics: Metrics = NO_METRICS,
+    metrics: Metrics | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> ASGIApp:
     """The gateway. ``transport``, ``today`` and ``clock`` are seams for tests; ``explorer_headers``
-    prefill GraphiQL's headers (the demo's credentials)."""
-    gateway = Gateway(settings, transport, clock, metrics)
+    prefill GraphiQL's headers (the demo's credentials).
+
+    ``metrics``: Prometheus by default (``/metrics``); ``metrics.NO_METRICS`` counts nothing.
+    ``tracer_provider``: spans go there; by default tracing follows the ``OTEL_*`` variables.
+    """
+    if metrics is None:
+        metrics = PrometheusMetrics()
+    prometheus = metrics if isinstance(metrics, PrometheusMetrics) else None
+    tracing = Tracing.from_env() if tracer_provider is None else Tracing(tracer_provider)
+    if tracing is not None:
+        metrics = TracedMetrics(metrics, tracing)
+    gateway = Gateway(settings, transport, clock, metrics, prometheus, tracing)
     page = None
     if settings.graphiql:
         page = graphiql_html(
             examples=EXAMPLES, headers=explorer_headers, persist_headers=settings.graphiql_persist_headers
         )
     credential_headers = ["Authorization", settings.figshare_auth_header]
-    view = GraphQLView(gateway.services, today, graphiql_page=page, vary=", ".join(credential_headers))
+    view = GraphQLView(
+        gateway.services,
+        today,
+        graphiql_page=page,
+        vary=", ".join(credential_headers),
+        tracer=None if tracing is None else tracing.tracer,
+    )
+    routes = [
+        Route("/graphql", view),  # the view answers every method itself, in JSON
+        Route("/healthz", gateway.healthz, methods=["GET"]),
+        Route("/readyz", gateway.readyz, methods=["GET"]),
+        Route("/", gateway.home, methods=["GET"]),
+        Mount(STATIC_PREFIX, StaticFiles(packages=[("gateway", "static/graphiql")]), name="graphiql"),
+    ]
+    if prometheus is not None:
+        routes.append(Route("/metrics", prometheus.endpoint, methods=["GET"]))
     app = Starlette(
-        routes=[
-            Route("/graphql", view),  # the view answers every method itself, in JSON
-            Route("/healthz", gateway.healthz, methods=["GET"]),
-            Route("/readyz", gateway.readyz, methods=["GET"]),
-            Route("/", gateway.home, methods=["GET"]),
-            Mount(STATIC_PREFIX, StaticFiles(packages=[("gateway", "static/graphiql")]), name="graphiql"),
-        ],
+        routes=routes,
         lifespan=gateway.lifespan,
         middleware=[
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["GET", "POST"],
-                allow_headers=[*credential_headers, "Content-Type", TRACE_HEADER],
-                expose_headers=["Cache-Control", "Warning", "ETag"],
+                allow_headers=[*credential_headers, "Content-Type", TRACE_HEADER, "X-Request-Id"],
+                expose_headers=["Cache-Control", "Warning", "ETag", "X-Request-Id"],
                 max_age=3600,
             )
         ],
     )
-    return Entry(app, view)
+    entry = Entry(app, view)
+    return entry if tracing is None else tracing.asgi(entry)

@@ -8,11 +8,14 @@ from ``create_app`` (one process) or ``gateway.asgi`` (several).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
+import shutil
 import socket
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from gateway import __version__
 from gateway.settings import ConfigError, Settings
@@ -59,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.log_level is not None:
             changes["log_level"] = args.log_level
         settings = settings.replace(**changes) if changes else settings
+        from gateway.tracing import check_env
+
+        check_env()
     except ConfigError as exc:
         print(f"stats-gateway: bad configuration: {exc}", file=sys.stderr)
         return 2
@@ -89,7 +95,29 @@ def _port_problem(host: str, port: int) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def metrics_dir(workers: int) -> Iterator[None]:
+    """Several workers write their metrics to one directory of files, so that ``/metrics`` answers
+    for all of them: a fresh one for this run (removed at exit), unless the operator named one with
+    PROMETHEUS_MULTIPROC_DIR. Set before the workers start: they read it when they import."""
+    if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="stats-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
+    with metrics_dir(settings.workers):
+        return _serve(settings, host=host, port=port, demo=demo)
+
+
+def _serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
     from gateway.server import run
 
     if not demo:

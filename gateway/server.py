@@ -1,7 +1,8 @@
 """Serving the app with uvicorn: the production HTTP stack, one process or several on one socket.
 
 httptools and uvloop (``uvicorn[standard]``) parse HTTP and run the loop several times faster than
-the pure-Python defaults. No access log line per request unless the log level is ``debug``.
+the pure-Python defaults. No access log line per request unless the log level is ``debug``; uvicorn's
+own lines go through the gateway's log handler, in its format (``gateway.logs``).
 
 uvicorn closes idle keep-alive connections, but not one that never finishes its request: a client
 sending its headers (or body) a byte at a time would hold a connection and its memory forever.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from typing import Any
 
 import orjson
@@ -21,9 +21,8 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
+from gateway import logs
 from gateway.settings import Settings
-
-TRACE_LOG_LEVEL = 5  # uvicorn's own "trace" level, below DEBUG
 
 
 class GatewayConfig(uvicorn.Config):
@@ -107,10 +106,6 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _level(name: str) -> int:
-    return TRACE_LOG_LEVEL if name == "trace" else logging.getLevelName(name.upper())
-
-
 def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> GatewayConfig:
     """uvicorn's configuration for these settings (one process: the app itself; several: by import)."""
     from gateway.app import create_app
@@ -131,7 +126,8 @@ def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> G
         lifespan="on",
         proxy_headers=False,  # nothing here reads the client's address
         server_header=False,
-        log_level=_level(settings.log_level),
+        log_level=logs.level_of(settings.log_level),
+        log_config=None,  # the gateway's handler (logs.configure), not uvicorn's formatters
         access_log=settings.log_level in ("debug", "trace"),
         timeout_keep_alive=int(max(1, settings.http_keepalive_timeout_s)),
         timeout_graceful_shutdown=int(max(1, settings.shutdown_timeout_s)),
@@ -139,9 +135,7 @@ def config(settings: Settings, *, host: str, port: int, demo: bool = False) -> G
 
 
 def run(settings: Settings, *, host: str, port: int, demo: bool = False) -> int:
-    logging.basicConfig(
-        level=_level(settings.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     server_config = config(settings, host=host, port=port, demo=demo)
     tune_gc()
     if settings.workers == 1:

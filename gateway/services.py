@@ -58,6 +58,8 @@ class Services:
         s = settings
         if transport is None:
             transport = UpstreamTransport(max_connections=s.upstream_max_in_flight * len(UPSTREAMS))
+        # With tracing on, each request sent is a span, and carries traceparent upstream.
+        transport = metrics.upstream_transport(transport)
         cache = GuardedCache(
             create_cache(
                 s.cache_url,

@@ -5,7 +5,11 @@
             -> errors coded -> encode -> Cache-Control / ETag / trace -> response cache
 
 A plain ASGI endpoint: every request, however malformed, gets a JSON answer in the shape of a
-GraphQL response, each error with ``extensions.code``.
+GraphQL response, each error with ``extensions.code``, and its ``X-Request-Id``.
+
+What operators see of each operation is reported here: the metrics (operations, response cache
+lookups, budget refusals), its log line (``logs.log_operation``), its span when tracing is on, and
+the ftv1 trace a federation router asks for (``ftv1.FieldTracer``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
+from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,7 +26,9 @@ from graphql import ExecutionResult
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import INTERNAL_MESSAGE, graphql_error, request_error
+from gateway.exchange import Incoming, Outgoing, errors_only
 from gateway.execution import is_query
+from gateway.ftv1 import FieldTracer
 from gateway.graphql_http import (
     ClientGone,
     GraphQLParams,
@@ -32,77 +38,22 @@ from gateway.graphql_http import (
     read_body,
     wants_graphql_response,
 )
+from gateway.logs import log_operation, operation_log
 from gateway.persisted import PersistedQueryNotFound
 from gateway.response_cache import Kept, etag_of
+from gateway.tracing import answered_from_cache, operation_span, trace_id
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from gateway.context import GatewayContext
     from gateway.services import Services
 
 log = logging.getLogger("gateway.view")
 
 TRACE_HEADER = "x-stats-trace"
+RESPONSE = "RESPONSE"  # the response cache, as a source of the cache lookup metrics
 STALE_WARNING = b'110 stats-gateway "Response is Stale"'
-
-
-@dataclass(slots=True)
-class Incoming:
-    """What the view reads of a request's headers, in one pass."""
-
-    headers: list[tuple[bytes, bytes]]
-    content_type: str = ""
-    content_length: int = -1
-    accept: str = ""
-    if_none_match: str = ""
-    trace: bool = False
-
-    @classmethod
-    def of(cls, scope: Scope) -> Incoming:
-        incoming = cls(scope["headers"])
-        for name, value in incoming.headers:
-            if name == b"content-type":
-                incoming.content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                incoming.content_length = int(value) if value.isdigit() else -1
-            elif name == b"accept":
-                incoming.accept = value.decode("latin-1")
-            elif name == b"if-none-match":
-                incoming.if_none_match = value.decode("latin-1")
-            elif name == b"x-stats-trace":
-                incoming.trace = value.strip() in (b"1", b"true")
-        return incoming
-
-
-@dataclass(slots=True)
-class Outgoing:
-    status: int
-    body: bytes
-    headers: list[tuple[bytes, bytes]]
-    content_type: bytes | None = None  # None: JSON, of the media type the client asked for
-
-    async def send(self, send: Send, content_type: bytes) -> None:
-        headers = [
-            (b"content-type", self.content_type or content_type),
-            (b"content-length", str(len(self.body)).encode()),
-            *self.headers,
-        ]
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body})
-
-    def unchanged(self, incoming: Incoming) -> Outgoing:
-        """304 when the client holds this answer already (its ETag matches)."""
-        etag = next((v for k, v in self.headers if k == b"etag"), None)
-        if etag is not None and incoming.if_none_match and etag.decode() in incoming.if_none_match:
-            return Outgoing(304, b"", self.headers)
-        return self
-
-
-def _errors_only(
-    status: int, errors: list[dict[str, Any]], headers: list[tuple[bytes, bytes]] | None = None
-) -> Outgoing:
-    return Outgoing(
-        status, orjson.dumps({"errors": errors}), [(b"cache-control", b"no-store"), *(headers or [])]
-    )
 
 
 class GraphQLView:
@@ -115,13 +66,20 @@ class GraphQLView:
         *,
         graphiql_page: str | None,
         vary: str = "Authorization, X-Figshare-Authorization",
+        tracer: Tracer | None = None,
     ) -> None:
         self.services = services
         self.today = today
         self.page = None if graphiql_page is None else graphiql_page.encode()
         self.vary = vary.encode()
+        self.tracer = tracer  # None: tracing is off, and no span is made
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Behind Starlette's routing (browsers' requests): the app's entry echoes X-Request-Id."""
+        await self.answer(scope, receive, send, None)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send, request_id: str | None) -> None:
+        """Answer one request; ``request_id``, when given, goes back in ``X-Request-Id``."""
         incoming = Incoming.of(scope)
         graphql_response = wants_graphql_response(incoming.accept)
         try:
@@ -130,14 +88,16 @@ class GraphQLView:
             return
         except RequestError as exc:
             headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers]
-            outgoing = _errors_only(exc.status, [request_error(exc.message, exc.code)], headers)
+            outgoing = errors_only(exc.status, [request_error(exc.message, exc.code)], headers)
+            if operation_log.isEnabledFor(INFO):
+                log_operation(INFO, kind="request", outcome="error", seconds=0.0, errors=[exc.code])
         except Exception:
             log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
-            outgoing = _errors_only(500, [request_error(INTERNAL_MESSAGE, "INTERNAL_SERVER_ERROR")])
+            outgoing = errors_only(500, [request_error(INTERNAL_MESSAGE, "INTERNAL_SERVER_ERROR")])
         if graphql_response:
-            await outgoing.send(send, b"application/graphql-response+json; charset=utf-8")
+            await outgoing.send(send, b"application/graphql-response+json; charset=utf-8", request_id)
         else:
-            await outgoing.send(send, b"application/json")
+            await outgoing.send(send, b"application/json", request_id)
 
     async def _answer(
         self, scope: Scope, receive: Receive, incoming: Incoming, graphql_response: bool
@@ -179,7 +139,7 @@ class GraphQLView:
         try:
             query = await services.persisted.resolve(params)
         except PersistedQueryNotFound:
-            return _errors_only(200, [request_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")])
+            return errors_only(200, [request_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")])
         if query is None:
             raise RequestError(400, "The request has no query: send 'query' (or a persisted query's hash).")
         limit = services.settings.max_query_bytes
@@ -190,13 +150,18 @@ class GraphQLView:
         caller = services.auth.read(incoming.headers)
         scope = services.auth.caller_scope(caller)
         variables, name = params.variables, params.operation_name
-        responses = None if incoming.trace else services.responses
+        # Traced answers are made afresh: they say what this request did.
+        responses = None if incoming.trace or incoming.ftv1 else services.responses
         if responses is not None:
             kept = await responses.lookup(query, name, variables, scope)
+            services.metrics.cache_lookup(RESPONSE, "miss" if kept is None else "hit")
             if kept is not None:
-                services.metrics.operation("ok", time.perf_counter() - started)
+                self._report(services, "ok", started, DEBUG, name=name, calls=[(RESPONSE, "hit")])
+                if self.tracer is not None:
+                    answered_from_cache()
                 return self._kept(kept).unchanged(incoming)
 
+        fields = FieldTracer() if incoming.ftv1 else None
         prepared = services.executor.prepare(query)
         operation = prepared.operation(name)
         if method == "GET" and operation is not None and not is_query(operation):
@@ -205,20 +170,29 @@ class GraphQLView:
                 405, "Only queries are served over GET: use POST.", headers=(("Allow", "POST"),)
             )
         if prepared.errors or operation is None:
-            services.metrics.operation("error", time.perf_counter() - started)
             errors = [dict(e.formatted) for e in prepared.errors]
-            return _errors_only(
-                400 if graphql_response else 200,
-                errors or [request_error(prepared.no_operation(name), "BAD_REQUEST")],
-            )
+            errors = errors or [request_error(prepared.no_operation(name), "BAD_REQUEST")]
+            self._report(services, "error", started, INFO, name=name, errors=errors)
+            return errors_only(400 if graphql_response else 200, errors)
 
         context = services.contexts(caller, self.today())
-        result = services.executor.execute(prepared, variables, name, context)
-        if not isinstance(result, ExecutionResult):
-            result = await result
-        outgoing, keep = self._encode(result, context, incoming, graphql_response)
-        outcome = "error" if result.data is None else "partial" if result.errors else "ok"
-        services.metrics.operation(outcome, time.perf_counter() - started)
+        middleware = None if fields is None else (fields,)
+        with operation_span(self.tracer, operation, context.calls):
+            result = services.executor.execute(prepared, variables, name, context, middleware)
+            if not isinstance(result, ExecutionResult):
+                result = await result
+        outgoing, keep, errors = self._encode(result, context, incoming, graphql_response, fields)
+        self._report(
+            services,
+            "error" if result.data is None else "partial" if result.errors else "ok",
+            started,
+            INFO,
+            name=operation.name.value if operation.name else None,
+            kind=operation.operation.value,
+            calls=[(r.source, r.outcome) for r in context.calls.records],
+            errors=errors,
+            refusals=context.calls.refusals,
+        )
         if keep and responses is not None:
             await responses.store(
                 query,
@@ -232,14 +206,52 @@ class GraphQLView:
             )
         return outgoing.unchanged(incoming)
 
+    def _report(
+        self,
+        services: Services,
+        outcome: str,
+        started: float,
+        level: int,
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+        calls: list[tuple[str, str]] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        refusals: int = 0,
+    ) -> None:
+        """What operators see of one operation: its metrics, and its log line at ``level`` if that is
+        logged. ``calls``: (source, cache result) of each upstream call; ``errors``: as answered."""
+        seconds = time.perf_counter() - started
+        services.metrics.operation(outcome, seconds)
+        if refusals:
+            services.metrics.budget_refusal(refusals)
+        if operation_log.isEnabledFor(level):
+            log_operation(
+                level,
+                name=name,
+                kind=kind,
+                outcome=outcome,
+                seconds=seconds,
+                calls=calls or (),
+                errors=[str((e.get("extensions") or {}).get("code", "")) for e in errors or ()],
+                refusals=refusals,
+                trace_id=trace_id() if self.tracer is not None else None,
+            )
+
     def _encode(
-        self, result: ExecutionResult, context: GatewayContext, incoming: Incoming, graphql_response: bool
-    ) -> tuple[Outgoing, bool]:
-        """The response, and whether the response cache may keep it."""
+        self,
+        result: ExecutionResult,
+        context: GatewayContext,
+        incoming: Incoming,
+        graphql_response: bool,
+        fields: FieldTracer | None,
+    ) -> tuple[Outgoing, bool, list[dict[str, Any]]]:
+        """The response, whether the response cache may keep it, and its errors."""
         calls = context.calls
         out: dict[str, Any] = {}
-        if result.errors:
-            out["errors"] = [dict(graphql_error(e).formatted) for e in result.errors]
+        errors = [dict(graphql_error(e).formatted) for e in result.errors or ()]
+        if errors:
+            out["errors"] = errors
         out["data"] = result.data
         stale = calls.stale
         extensions: dict[str, Any] = {}
@@ -249,6 +261,8 @@ class GraphQLView:
             extensions["stale"] = [{"source": r.source, "ageSeconds": round(r.age_s, 3)} for r in stale]
         if incoming.trace:
             extensions["statsTrace"] = calls.trace()
+        if fields is not None:
+            extensions["ftv1"] = fields.encode(errors)
         if extensions:
             out["extensions"] = extensions
         body = orjson.dumps(out)
@@ -256,8 +270,8 @@ class GraphQLView:
         headers = [(b"vary", self.vary)]
         if result.errors or not calls.records:
             headers.append((b"cache-control", b"no-store"))
-            return Outgoing(status, body, headers), False
-        keep = not stale and not incoming.trace
+            return Outgoing(status, body, headers), False, errors
+        keep = not stale and not incoming.trace and fields is None
         if stale:
             headers.append((b"warning", STALE_WARNING))
         if calls.credentialed:
@@ -270,7 +284,7 @@ class GraphQLView:
                 (b"cache-control", f"public, max-age={max_age}".encode()),
                 (b"etag", etag_of(body).encode()),
             ]
-        return Outgoing(status, body, headers), keep
+        return Outgoing(status, body, headers), keep, errors
 
     def _kept(self, kept: Kept) -> Outgoing:
         """An answer from the response cache; ``Age`` says how old it is (and that it was kept)."""

@@ -667,3 +667,192 @@ def test_the_documented_federated_examples_work_through_the_gateway(federation: 
     data = data_of(federation.query(mine, authorization=BEARER))
     contributions = data["zooniverse"]["user"]["classifications"]["projectContributions"]
     assert set(PROJECT_NAMES.values()) <= {c["project"]["name"] for c in contributions}
+
+
+# ---------------------------------------------------------------- federated tracing (ftv1)
+
+
+def trace_message() -> Any:
+    """Apollo's ``Trace`` message class, built from the fields of its reports.proto that a
+    subgraph's trace uses (numbers and types as in @apollo/usage-reporting-protobuf)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    F = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(name="ftv1_test.proto", package="ftv1test", syntax="proto3")
+
+    def message(name: str, *fields: tuple[str, int, int, str, bool]) -> None:
+        found = file.message_type.add(name=name)
+        for field_name, number, kind, type_name, repeated in fields:
+            field = found.field.add(name=field_name, number=number, type=kind)
+            field.label = F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL
+            if type_name:
+                field.type_name = f".ftv1test.{type_name}"
+
+    message("Timestamp", ("seconds", 1, F.TYPE_INT64, "", False), ("nanos", 2, F.TYPE_INT32, "", False))
+    message("Location", ("line", 1, F.TYPE_UINT32, "", False), ("column", 2, F.TYPE_UINT32, "", False))
+    message(
+        "Error",
+        ("message", 1, F.TYPE_STRING, "", False),
+        ("location", 2, F.TYPE_MESSAGE, "Location", True),
+        ("time_ns", 3, F.TYPE_UINT64, "", False),
+        ("json", 4, F.TYPE_STRING, "", False),
+    )
+    message(
+        "Node",
+        ("response_name", 1, F.TYPE_STRING, "", False),
+        ("index", 2, F.TYPE_UINT32, "", False),
+        ("original_field_name", 14, F.TYPE_STRING, "", False),
+        ("type", 3, F.TYPE_STRING, "", False),
+        ("parent_type", 13, F.TYPE_STRING, "", False),
+        ("start_time", 8, F.TYPE_UINT64, "", False),
+        ("end_time", 9, F.TYPE_UINT64, "", False),
+        ("error", 11, F.TYPE_MESSAGE, "Error", True),
+        ("child", 12, F.TYPE_MESSAGE, "Node", True),
+    )
+    node = file.message_type[-1]
+    node.oneof_decl.add(name="id")
+    for field in node.field[:2]:
+        field.oneof_index = 0
+    message(
+        "Trace",
+        ("start_time", 4, F.TYPE_MESSAGE, "Timestamp", False),
+        ("end_time", 3, F.TYPE_MESSAGE, "Timestamp", False),
+        ("duration_ns", 11, F.TYPE_UINT64, "", False),
+        ("root", 14, F.TYPE_MESSAGE, "Node", False),
+        ("field_execution_weight", 31, F.TYPE_DOUBLE, "", False),
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("ftv1test.Trace"))
+
+
+def decoded_trace(ftv1: str) -> dict[str, Any]:
+    import base64
+
+    from google.protobuf import json_format
+
+    trace = trace_message()()
+    trace.ParseFromString(base64.b64decode(ftv1))
+    decoded: dict[str, Any] = json_format.MessageToDict(trace, preserving_proto_field_name=False)
+    return decoded
+
+
+def child(node: dict[str, Any], key: str | int) -> dict[str, Any]:
+    """The child of a trace node (as JSON) with this response name or list index."""
+    field = "index" if isinstance(key, int) else "responseName"
+    found = [c for c in node.get("child", []) if c.get(field, 0 if field == "index" else None) == key]
+    assert len(found) == 1, (key, [c.get("responseName", c.get("index")) for c in node.get("child", [])])
+    return found[0]
+
+
+def timed(node: dict[str, Any], within_ns: int) -> None:
+    """A field node's offsets are set and in order, within the trace."""
+    start, end = int(node.get("startTime", 0)), int(node.get("endTime", 0))
+    assert 0 < start <= end <= within_ns, node
+
+
+FTV1 = {"apollo_federation_include_trace": "ftv1"}
+
+
+def test_a_router_asking_for_ftv1_gets_the_field_tree_with_timings(gateway: Gateway) -> None:
+    response = gateway.post(
+        'query Stats { zooniverse { a: project(id: "1234") { comments { total } } } }', **FTV1
+    )
+    body = response.json()
+    trace = decoded_trace(body["extensions"]["ftv1"])
+
+    assert int(trace["endTime"]["seconds"]) >= int(trace["startTime"]["seconds"]) > 1_700_000_000
+    duration = int(trace["durationNs"])
+    assert duration > 0
+    zooniverse = child(trace["root"], "zooniverse")
+    assert (zooniverse["type"], zooniverse["parentType"]) == ("Zooniverse!", "Query")
+    project = child(zooniverse, "a")
+    assert project["originalFieldName"] == "project"  # aliased
+    total = child(child(project, "comments"), "total")
+    assert total["type"] == "Int"
+    for node in (zooniverse, project, total):
+        timed(node, duration)
+    assert body["data"]["zooniverse"]["a"]["comments"]["total"] > 0
+    # Without the header: no trace, and no field is timed.
+    plain = gateway.post('query Stats { zooniverse { a: project(id: "1234") { comments { total } } } }')
+    assert "extensions" not in plain.json()
+
+
+def test_ftv1_puts_each_error_on_its_field_and_list_items_under_their_index(
+    gateway: Gateway, eras: Upstream
+) -> None:
+    eras.faults.inject("^/comments", status=500, body=b"{}")
+    body = gateway.post(
+        """
+        query Entities($representations: [_Any!]!) {
+          _entities(representations: $representations) { ... on ZooniverseProject { id comments { total } } }
+        }
+        """,
+        {"representations": [{"__typename": "ZooniverseProject", "id": p} for p in ("1234", "335")]},
+        **FTV1,
+    ).json()
+    trace = decoded_trace(body["extensions"]["ftv1"])
+
+    assert codes(body) == ["UPSTREAM_UNAVAILABLE", "UPSTREAM_UNAVAILABLE"]
+    entities = child(trace["root"], "_entities")
+    for index in range(2):
+        item = child(entities, index)
+        assert "type" not in item  # a list item, not a field
+        assert child(item, "id")["type"] == "ID!"
+        (error,) = child(item, "comments")["error"]
+        assert "ERAS" in error["message"]
+        assert json.loads(error["json"])["path"] == ["_entities", index, "comments"]
+        assert json.loads(error["json"])["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert len(eras.log) == 2  # each project's comments, once: a 500 is not retried
+
+
+@pytest.mark.federation
+def test_the_apollo_gateway_reads_our_ftv1_traces(federation: Federation) -> None:
+    result = federation.query(
+        f"query Projects($start: Date, $end: Date) {{ featuredProjects {{ id name {PROJECT_STATS} }} }}",
+        WINDOW,
+        x_capture_traces="1",
+    )
+
+    assert data_of(result)["featuredProjects"]
+    fetched = result["extensions"]["subgraphTraces"]
+    assert {f["service"] for f in fetched} == {"stats", "catalogue"}
+    assert not any(f["traceParsingFailed"] for f in fetched)
+    (ours,) = [f["trace"] for f in fetched if f["service"] == "stats"]
+    duration = int(ours["durationNs"])
+    entities = child(ours["root"], "_entities")
+    assert entities["parentType"] == "Query"
+    for index in range(len(PROJECT_IDS)):
+        classifications = child(child(entities, index), "classifications")
+        assert classifications["type"] == "ClassificationCounts"
+        for node in (classifications, child(classifications, "total"), child(classifications, "series")):
+            timed(node, duration)
+    # The catalogue is an Apollo subgraph: its trace has the same shape as ours.
+    (theirs,) = [f["trace"] for f in fetched if f["service"] == "catalogue"]
+    assert child(theirs["root"], "featuredProjects")["type"].startswith("[")
+    (request, _) = federation.received()[0]
+    assert request.header("apollo-federation-include-trace") == "ftv1"
+
+
+@pytest.mark.federation
+def test_the_apollo_gateway_reads_our_errors_from_the_ftv1_trace(federation: Federation) -> None:
+    result = federation.query(CREDENTIALED, CREDENTIALED_VARIABLES, x_capture_traces="1")
+
+    assert sorted(codes(result)) == ["UNAUTHENTICATED", "UNAUTHENTICATED"]
+    traces = [f["trace"] for f in result["extensions"]["subgraphTraces"] if f["service"] == "stats"]
+    errors = []
+    for trace in traces:
+        stack = [trace["root"]]
+        while stack:
+            node = stack.pop()
+            errors += [json.loads(e["json"])["extensions"]["code"] for e in node.get("error", [])]
+            stack += node.get("child", [])
+    assert sorted(errors) == ["UNAUTHENTICATED", "UNAUTHENTICATED"]
+
+
+@pytest.mark.federation
+def test_without_being_asked_the_gateway_gets_no_trace(federation: Federation) -> None:
+    federation.query("{ featuredProjects(limit: 2) { id comments { total } } }")
+
+    (request, _) = federation.received()[0]
+    assert request.header("apollo-federation-include-trace") is None

@@ -134,7 +134,13 @@ class Upstream:
     # ------------------------------------------------------------------ lifecycle
 
     async def fetch(self, request: UpstreamRequest, key: str, hooks: ResponseHooks) -> Answer:
-        """The answer to ``request``, from cache or the network, shared with concurrent callers."""
+        """The answer to ``request``, from cache or the network, shared with concurrent callers.
+
+        With tracing on, the call is a span, current while it runs: the requests sent for it
+        (retries included) are its children."""
+        return await self.metrics.upstream_call(self.source, request, self._fetch(request, key, hooks))
+
+    async def _fetch(self, request: UpstreamRequest, key: str, hooks: ResponseHooks) -> Answer:
         held = await self.cache.get(key)
         if held is not None and held.fresh(self.cache.clock()):
             self.metrics.cache_lookup(self.source, "hit")

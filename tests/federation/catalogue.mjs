@@ -10,7 +10,6 @@ import { parseArgs } from "node:util";
 
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginCacheControl } from "@apollo/server/plugin/cacheControl";
-import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
 import { startStandaloneServer } from "@apollo/server/standalone";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import { parse } from "graphql";
@@ -73,8 +72,10 @@ const { values } = parseArgs({ options: { port: { type: "string", default: "0" }
 
 const server = new ApolloServer({
   schema: buildSubgraphSchema({ typeDefs, resolvers }),
-  // Catalogue entries change rarely: every answer may be cached for an hour.
-  plugins: [ApolloServerPluginCacheControl({ defaultMaxAge: 3600 }), ApolloServerPluginInlineTraceDisabled()],
+  // Catalogue entries change rarely: every answer may be cached for an hour. Inline tracing stays
+  // on, as Apollo subgraphs have it: asked for ftv1, this subgraph answers with its trace, as the
+  // stats gateway does.
+  plugins: [ApolloServerPluginCacheControl({ defaultMaxAge: 3600 })],
 });
 const { url } = await startStandaloneServer(server, {
   listen: { host: "127.0.0.1", port: Number(values.port) },

@@ -6,6 +6,11 @@
 // --port defaults to 0 (any free port); --stats-subgraph names the stats gateway's subgraph in the
 // supergraph (default "stats"). Prints "gateway ready at http://127.0.0.1:PORT/" on stdout once it
 // accepts requests.
+//
+// A request with "x-capture-traces: 1" makes the gateway ask every subgraph it calls for its
+// federated trace (apollo-federation-include-trace: ftv1), as it does when it reports to GraphOS;
+// the traces it decoded come back in the response's extensions.subgraphTraces, one per fetch:
+// { service, traceParsingFailed, trace } (trace: the decoded Trace message as JSON).
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -27,6 +32,37 @@ class CredentialForwarding extends RemoteGraphQLDataSource {
   }
 }
 
+// Every fetch node of a query plan's trace, depth first.
+function fetches(node, found = []) {
+  if (!node || typeof node !== "object") return found;
+  if (node.fetch) {
+    found.push({
+      service: node.fetch.serviceName,
+      traceParsingFailed: Boolean(node.fetch.traceParsingFailed),
+      trace: node.fetch.trace ? node.fetch.trace.toJSON() : null,
+    });
+  }
+  for (const child of [...(node.sequence?.nodes ?? []), ...(node.parallel?.nodes ?? [])]) fetches(child, found);
+  fetches(node.flatten?.node, found);
+  fetches(node.condition?.ifClause, found);
+  fetches(node.condition?.elseClause, found);
+  return found;
+}
+
+const captureTraces = {
+  async requestDidStart({ request, metrics }) {
+    if (request.http?.headers.get("x-capture-traces") !== "1") return;
+    metrics.captureTraces = true;
+    return {
+      async willSendResponse({ response, metrics }) {
+        if (response.body.kind !== "single") return;
+        const result = response.body.singleResult;
+        result.extensions = { ...(result.extensions ?? {}), subgraphTraces: fetches(metrics.queryPlanTrace) };
+      },
+    };
+  },
+};
+
 const { values } = parseArgs({
   options: {
     supergraph: { type: "string" },
@@ -44,7 +80,7 @@ const gateway = new ApolloGateway({
   buildService: ({ name, url }) =>
     name === values["stats-subgraph"] ? new CredentialForwarding({ url }) : new RemoteGraphQLDataSource({ url }),
 });
-const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
+const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false, plugins: [captureTraces] });
 const { url } = await startStandaloneServer(server, {
   listen: { host: "127.0.0.1", port: Number(values.port) },
   // Incoming header names are lower-case in Node.js.
