@@ -35,10 +35,10 @@ import uvloop
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from gateway import logs
 from gateway.app import create_app
-from gateway.metrics import NO_METRICS
 from gateway.settings import Settings
+from gateway.telemetry import logs
+from gateway.telemetry.metrics import NO_METRICS
 
 HOT = '{ zooniverse { project(id: "1234") { comments(endDate: "2025-01-01") { total } } } }'
 UNCACHED = (

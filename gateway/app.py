@@ -2,7 +2,7 @@
 
 Routes: ``/graphql`` (POST, GET queries, GraphiQL for browsers), ``/healthz``, ``/readyz``,
 ``/metrics`` (Prometheus), ``/`` (to the explorer) and the explorer's scripts. Every response
-carries ``X-Request-Id``. With tracing configured (``OTEL_*``, see ``gateway.tracing``) the app is
+carries ``X-Request-Id``. With tracing configured (``OTEL_*``, see ``gateway.telemetry.tracing``) the app is
 wrapped in the ASGI instrumentation; without, nothing of OpenTelemetry runs.
 """
 
@@ -25,15 +25,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.examples import EXAMPLES
-from gateway.graphiql import STATIC_PREFIX, graphiql_html
-from gateway.logs import REQUEST_ID, request_id
-from gateway.metrics import Metrics
-from gateway.observability import PrometheusMetrics, TracedMetrics
-from gateway.readiness import readiness
+from gateway.http.graphiql import STATIC_PREFIX, graphiql_html
+from gateway.http.readiness import readiness
+from gateway.http.view import TRACE_HEADER, GraphQLView
 from gateway.services import Services
 from gateway.settings import Settings
-from gateway.tracing import Tracing
-from gateway.view import TRACE_HEADER, GraphQLView
+from gateway.telemetry.logs import REQUEST_ID, request_id
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.prometheus import PrometheusMetrics, TracedMetrics
+from gateway.telemetry.tracing import Tracing
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 import sys
 
-from gateway import logs
 from gateway.app import create_app
 from gateway.examples import demo_headers
 from gateway.server import tune_gc
 from gateway.settings import ConfigError, Settings
+from gateway.telemetry import logs
 
 try:
     _settings = Settings.from_env()

@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.log_level is not None:
             changes["log_level"] = args.log_level
         settings = settings.replace(**changes) if changes else settings
-        from gateway.tracing import check_env
+        from gateway.telemetry.tracing import check_env
 
         check_env()
     except ConfigError as exc:

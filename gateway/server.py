@@ -2,7 +2,7 @@
 
 httptools and uvloop (``uvicorn[standard]``) parse HTTP and run the loop several times faster than
 the pure-Python defaults. No access log line per request unless the log level is ``debug``; uvicorn's
-own lines go through the gateway's log handler, in its format (``gateway.logs``).
+own lines go through the gateway's log handler, in its format (``gateway.telemetry.logs``).
 
 uvicorn closes idle keep-alive connections, but not one that never finishes its request: a client
 sending its headers (or body) a byte at a time would hold a connection and its memory forever.
@@ -21,8 +21,8 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
-from gateway import logs
 from gateway.settings import Settings
+from gateway.telemetry import logs
 
 
 class GatewayConfig(uvicorn.Config):

@@ -19,12 +19,12 @@ from gateway.cache import CacheOptions, GuardedCache, create_cache
 from gateway.cache.board import RedisBoard
 from gateway.context import ContextFactory
 from gateway.execution import Executor
-from gateway.metrics import NO_METRICS, Metrics
-from gateway.persisted import PersistedQueries
+from gateway.http.persisted import PersistedQueries
+from gateway.http.response_cache import ResponseCache
 from gateway.resolvers.args import Limits
-from gateway.response_cache import ResponseCache
 from gateway.schema import schema
 from gateway.settings import Settings
+from gateway.telemetry.metrics import NO_METRICS, Metrics
 from gateway.upstream import UPSTREAMS
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.client import TtlPolicy, Upstream

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.emulators.server import LoopbackServer
 from gateway.examples import EXAMPLES, Example, demo_headers
-from gateway.graphiql import STATIC_PREFIX, graphiql_html
+from gateway.http.graphiql import STATIC_PREFIX, graphiql_html
 from tests.demo_process import DemoGateway, demo_gateway
 
 CHROMIUM = Path("/usr/bin/chromium")

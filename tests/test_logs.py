@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import logs
 from gateway.emulators import eras_data, figshare_data
+from gateway.telemetry import logs
 from tests.conftest import Gateway, GatewayFactory, Upstream, codes, data_of
 from tests.demo_process import free_port
 from tests.test_serving import BIN

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import NO_METRICS
-from gateway.observability import PrometheusMetrics
+from gateway.telemetry.metrics import NO_METRICS
+from gateway.telemetry.prometheus import PrometheusMetrics
 from tests.conftest import Gateway, GatewayFactory, Upstream, codes, data_of
 from tests.test_serving import BIN, Served, serve  # noqa: F401  (the fixture)
 

@@ -27,10 +27,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from gateway.app import Entry, create_app
 from gateway.emulators import eras_data
 from gateway.emulators.server import LoopbackServer
-from gateway.metrics import NO_METRICS
-from gateway.observability import TracedMetrics
 from gateway.settings import ConfigError, Settings
-from gateway.tracing import Tracing, check_env, exporter_names, route_template
+from gateway.telemetry.metrics import NO_METRICS
+from gateway.telemetry.prometheus import TracedMetrics
+from gateway.telemetry.tracing import Tracing, check_env, exporter_names, route_template
 from tests.conftest import Gateway, codes, data_of, fixed_today
 from tests.conftest import Upstream as Emulator
 

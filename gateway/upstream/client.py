@@ -31,7 +31,7 @@ import orjson
 from gateway import __version__
 from gateway.cache import Entry, GuardedCache
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, from_transport
-from gateway.metrics import NO_METRICS, Metrics
+from gateway.telemetry.metrics import NO_METRICS, Metrics
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.calls import Outcome, UpstreamRequest
 from gateway.upstream.retry import Pressure, Refused, Retrying

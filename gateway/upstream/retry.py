@@ -29,7 +29,7 @@ from tenacity.stop import stop_base
 
 from gateway.cache import CacheTrouble
 from gateway.errors import UpstreamUnavailable
-from gateway.metrics import NO_METRICS, Metrics
+from gateway.telemetry.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger("gateway.upstream")
 

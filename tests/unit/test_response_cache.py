@@ -9,7 +9,7 @@ import pytest
 
 from gateway.auth import PUBLIC_SCOPE
 from gateway.cache import GuardedCache, MemoryCache
-from gateway.response_cache import Kept, ResponseCache, etag_of
+from gateway.http.response_cache import Kept, ResponseCache, etag_of
 from tests.cache_support import FakeClock
 
 QUERY = '{ figshare { article(id: "1") { views { total } } } }'

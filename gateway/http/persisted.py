@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from gateway.cache import Entry, GuardedCache, MemoryCache
-from gateway.graphql_http import GraphQLParams, RequestError
+from gateway.http.params import GraphQLParams, RequestError
 
 KEEP_S = 7 * 86_400
 _HASH = re.compile(r"\A[0-9a-f]{64}\Z")

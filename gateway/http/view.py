@@ -26,10 +26,9 @@ from graphql import ExecutionResult
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import INTERNAL_MESSAGE, graphql_error, request_error
-from gateway.exchange import Incoming, Outgoing, errors_only
 from gateway.execution import is_query
-from gateway.ftv1 import FieldTracer
-from gateway.graphql_http import (
+from gateway.http.exchange import Incoming, Outgoing, errors_only
+from gateway.http.params import (
     ClientGone,
     GraphQLParams,
     RequestError,
@@ -38,10 +37,11 @@ from gateway.graphql_http import (
     read_body,
     wants_graphql_response,
 )
-from gateway.logs import log_operation, operation_log
-from gateway.persisted import PersistedQueryNotFound
-from gateway.response_cache import Kept, etag_of
-from gateway.tracing import answered_from_cache, operation_span, trace_id
+from gateway.http.persisted import PersistedQueryNotFound
+from gateway.http.response_cache import Kept, etag_of
+from gateway.telemetry.ftv1 import FieldTracer
+from gateway.telemetry.logs import log_operation, operation_log
+from gateway.telemetry.tracing import answered_from_cache, operation_span, trace_id
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from gateway.context import GatewayContext
     from gateway.services import Services
 
-log = logging.getLogger("gateway.view")
+log = logging.getLogger("gateway.http.view")
 
 TRACE_HEADER = "x-stats-trace"
 RESPONSE = "RESPONSE"  # the response cache, as a source of the cache lookup metrics

@@ -1,8 +1,8 @@
 """What the request path reports, for operators: the interface, and a do-nothing twin.
 
 The request path reports through a ``Metrics`` object passed in, never through a global, so tests
-and benchmarks can run without a registry. ``gateway.observability.PrometheusMetrics`` counts for
-``/metrics``; ``gateway.tracing.TracedMetrics`` adds OpenTelemetry spans to whatever it wraps. Label
+and benchmarks can run without a registry. ``gateway.telemetry.prometheus.PrometheusMetrics`` counts for
+``/metrics``; ``gateway.telemetry.tracing.TracedMetrics`` adds OpenTelemetry spans to whatever it wraps. Label
 values are bounded: a source name, an outcome class, a cache result; never a credential, an id, a
 date or query text.
 

@@ -1,7 +1,7 @@
 """What the request path reports (``metrics.Metrics``): counted for ``/metrics``, and traced.
 
 ``PrometheusMetrics`` counts. ``TracedMetrics`` adds spans to what another counts, when tracing is
-on (``gateway.tracing``): a span per upstream call, and a traced transport below it.
+on (``gateway.telemetry.tracing``): a span per upstream call, and a traced transport below it.
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``stats-gateway serve --workers N`` sets it for its workers;
 under another server the operator sets it), every worker writes its samples there and ``/metrics``
@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.errors import GatewayError
-from gateway.metrics import Metrics
-from gateway.tracing import Tracing, route_template
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.tracing import Tracing, route_template
 
 if TYPE_CHECKING:
     from gateway.upstream.calls import UpstreamRequest
