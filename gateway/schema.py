@@ -1,7 +1,5 @@
-"""The table of contents: root fields and the federation v2 schema.
-
-Adding an upstream adds its root field here.
-"""
+"""The table of contents: the root query made of each upstream's root fields, and the federation
+v2 schema with its entities."""
 
 from __future__ import annotations
 
@@ -10,27 +8,15 @@ from typing import Any
 import strawberry
 from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
+from strawberry.tools import merge_types
 
 from gateway.errors import BadUserInput
 from gateway.types.common import SCALAR_OVERRIDES
-from gateway.types.figshare import FIGSHARE_TYPES, Figshare
-from gateway.types.zooniverse import ZOONIVERSE_ENTITIES, Zooniverse
+from gateway.types.figshare import FIGSHARE_TYPES, FigshareQuery
+from gateway.types.zooniverse import ZOONIVERSE_ENTITIES, ZooniverseQuery
 
-
-@strawberry.type
-class Query:
-    @strawberry.field(description="Zooniverse stats, answered by the ERAS stats service.")
-    def zooniverse(self) -> Zooniverse:
-        return Zooniverse()
-
-    @strawberry.field(
-        description="Figshare stats, answered by the Figshare stats service. Without institution: "
-        "the public scope. With it (the portal's short name, e.g. \"lboro\"): that institution's "
-        "scope, whose timelines, geolocation and rankings need the caller's Figshare stats "
-        "credentials."
-    )
-    def figshare(self, institution: str | None = None) -> Figshare | None:
-        return Figshare.open(institution)
+# One root class per upstream, each beside its types: adding an upstream adds its class here.
+Query = merge_types("Query", (ZooniverseQuery, FigshareQuery))
 
 
 ENTITIES: dict[str, Any] = {t.__name__: t for t in (*ZOONIVERSE_ENTITIES, *FIGSHARE_TYPES)}

@@ -278,6 +278,20 @@ def _id(name: str, value: object) -> strawberry.ID:
     return strawberry.ID(numeric_id(name, value))
 
 
+@strawberry.type
+class FigshareQuery:
+    """The root field of Figshare stats (schema.py merges every upstream's into ``Query``)."""
+
+    @strawberry.field(
+        description="Figshare stats, answered by the Figshare stats service. Without institution: "
+        "the public scope. With it (the portal's short name, e.g. \"lboro\"): that institution's "
+        "scope, whose timelines, geolocation and rankings need the caller's Figshare stats "
+        "credentials."
+    )
+    def figshare(self, institution: str | None = None) -> Figshare | None:
+        return Figshare.open(institution)
+
+
 FIGSHARE_TYPES = [
     FigshareArticle,
     FigshareAuthor,

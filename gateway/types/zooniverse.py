@@ -255,3 +255,12 @@ class Zooniverse:
 
 
 ZOONIVERSE_ENTITIES = [ZooniverseProject, ZooniverseWorkflow, ZooniverseUser, ZooniverseUserGroup]
+
+
+@strawberry.type
+class ZooniverseQuery:
+    """The root field of Zooniverse stats (schema.py merges every upstream's into ``Query``)."""
+
+    @strawberry.field(description="Zooniverse stats, answered by the ERAS stats service.")
+    def zooniverse(self) -> Zooniverse:
+        return Zooniverse()
