@@ -63,7 +63,10 @@ async def _series(
 
 
 @strawberry.type
-class ClassificationCounts(CountSeries):
+class _PlainCounts(CountSeries):
+    """Counts and their series, no more: what classifications and comments of a site, project or
+    workflow answer (two GraphQL types of the same shape)."""
+
     handle: strawberry.Private[StatsHandle]
 
     @strawberry.field(description="Sum over the whole window.")
@@ -76,16 +79,13 @@ class ClassificationCounts(CountSeries):
 
 
 @strawberry.type
-class CommentCounts(CountSeries):
-    handle: strawberry.Private[StatsHandle]
+class ClassificationCounts(_PlainCounts):
+    pass
 
-    @strawberry.field(description="Sum over the whole window.")
-    def total(self) -> int | None:
-        return self.handle.read(_total)
 
-    @strawberry.field(description=SERIES_DESCRIPTION)
-    async def series(self, info: Info, period: Period, fill_gaps: bool = False) -> list[Bucket] | None:
-        return await _series(self.handle, info, period, fill_gaps, timed=False)
+@strawberry.type
+class CommentCounts(_PlainCounts):
+    pass
 
 
 @strawberry.enum
