@@ -9,16 +9,15 @@ gateway does not need.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import strawberry
 from graphql import (
     ASTValidationRule,
-    DocumentNode,
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
@@ -31,7 +30,6 @@ from graphql import (
     SelectionSetNode,
     ValuesOfCorrectTypeRule,
     execute,
-    get_operation_ast,
     parse,
     specified_rules,
     validate,
@@ -39,27 +37,14 @@ from graphql import (
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.execution import optimized_is_awaitable
 
+from gateway.documents import DocumentCache, IndexedSource, Prepared
 from gateway.errors import coded, validation_error
 
 # graphql-core stops validating after this many errors; its own message then gives no reason.
 MAX_VALIDATION_ERRORS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A document parsed and validated against the schema, or the errors that stopped it."""
-
-    document: DocumentNode | None
-    errors: tuple[GraphQLError, ...] = ()
-
-    def operation(self, name: str | None) -> OperationDefinitionNode | None:
-        return None if self.document is None else get_operation_ast(self.document, name)
-
-    def no_operation(self, name: str | None) -> str:
-        """Why ``operation(name)`` found none, for the caller."""
-        if name is not None:
-            return f"The document has no operation named {name[:70]!r}."
-        return "The document holds several operations: name the one to run in 'operationName'."
+# Preparing a document costs a few ms per KB of its text (validation grows faster than its size in
+# the worst cases): a longer document new to the cache is prepared off the event loop.
+PREPARE_ON_LOOP_CHARS = 2048
 
 
 def _depth_limit(max_depth: int) -> type[ASTValidationRule]:
@@ -158,57 +143,6 @@ def _alias_limit(max_aliases: int) -> type[ASTValidationRule]:
     return AliasLimit
 
 
-class CacheInfo(NamedTuple):
-    hits: int
-    misses: int
-    maxsize: int
-    currsize: int
-
-
-class DocumentCache:
-    """Prepared documents by text, bounded in entries and in the text they hold (LRU).
-
-    A parsed document holds about 140 bytes per token of its text: a count bound alone let distinct
-    large documents grow the process by a gigabyte. Documents of more than ``max_chars`` are
-    prepared every time; the others are kept while their texts sum to at most ``max_total_chars``.
-    """
-
-    def __init__(
-        self,
-        prepare: Callable[[str], Prepared],
-        *,
-        max_entries: int = 512,
-        max_chars: int = 4096,
-        max_total_chars: int = 512 * 1024,
-    ) -> None:
-        self._prepare = prepare
-        self.max_entries = max_entries
-        self.max_chars = max_chars
-        self.max_total_chars = max_total_chars
-        self._kept: OrderedDict[str, Prepared] = OrderedDict()
-        self._chars = 0
-        self._hits = self._misses = 0
-
-    def __call__(self, query: str) -> Prepared:
-        prepared = self._kept.get(query)
-        if prepared is not None:
-            self._hits += 1
-            self._kept.move_to_end(query)
-            return prepared
-        self._misses += 1
-        prepared = self._prepare(query)
-        if len(query) <= self.max_chars:
-            self._kept[query] = prepared
-            self._chars += len(query)
-            while len(self._kept) > self.max_entries or self._chars > self.max_total_chars:
-                oldest, _ = self._kept.popitem(last=False)
-                self._chars -= len(oldest)
-        return prepared
-
-    def cache_info(self) -> CacheInfo:
-        return CacheInfo(self._hits, self._misses, self.max_entries, len(self._kept))
-
-
 class Executor:
     """Runs operations on one schema; its caches are keyed by document text."""
 
@@ -229,10 +163,32 @@ class Executor:
         rules = (ValuesOfCorrectType if r is ValuesOfCorrectTypeRule else r for r in specified_rules)
         self._rules = (*rules, _depth_limit(max_depth), _alias_limit(max_aliases))
         self.prepare = DocumentCache(self._prepare, max_entries=cache_size)
+        # One thread: documents long enough to be sent there queue behind each other, so hostile
+        # ones take at most one core's share from the event loop, which keeps serving meanwhile.
+        self._worker: ThreadPoolExecutor | None = None
+
+    async def prepared(self, query: str) -> Prepared:
+        """``prepare(query)`` for the event loop: a long document not kept yet is parsed and
+        validated in the worker thread, so that no request holds the loop while that runs."""
+        prepared = self.prepare.get(query)
+        if prepared is not None:
+            return prepared
+        if len(query) <= PREPARE_ON_LOOP_CHARS:
+            prepared = self._prepare(query)
+        else:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="gateway-prepare")
+            prepared = await asyncio.get_running_loop().run_in_executor(self._worker, self._prepare, query)
+        self.prepare.keep(query, prepared)
+        return prepared
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
 
     def _prepare(self, query: str) -> Prepared:
         try:
-            document = parse(query, max_tokens=self.max_tokens)
+            document = parse(IndexedSource(query), max_tokens=self.max_tokens)
         except GraphQLSyntaxError as error:
             if "tokens" in error.message and "Parsing aborted" in error.message:
                 error = GraphQLSyntaxError(

@@ -131,6 +131,7 @@ class Services:
         )
 
     async def close(self) -> None:
+        self.executor.close()
         if self.board is not None:
             await self.board.close()
         await self.transport.aclose()

@@ -162,7 +162,7 @@ class GraphQLView:
                 return self._kept(kept).unchanged(incoming)
 
         fields = FieldTracer() if incoming.ftv1 else None
-        prepared = services.executor.prepare(query)
+        prepared = await services.executor.prepared(query)
         operation = prepared.operation(name)
         if method == "GET" and operation is not None and not is_query(operation):
             # Known from the parsed document, even where validation fails (there is no Mutation).

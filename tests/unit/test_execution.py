@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.execution import Executor, Prepared, is_query
+from gateway.documents import Prepared
+from gateway.execution import Executor, is_query
 from gateway.schema import schema
 
 USER_TOTAL = '{ zooniverse { user(id: "1") { classifications { total } } } }'  # four fields deep
