@@ -236,6 +236,17 @@ def test_query_bytes_and_tokens_are_bounded_naming_the_setting(
     assert len(eras.log) == 0
 
 
+def test_at_most_max_in_flight_requests_reach_an_upstream_and_the_rest_wait_within_their_deadline(
+    make_gateway: GatewayFactory, eras: Upstream
+) -> None:
+    eras.faults.inject("/", hang=True)  # nothing answers: every request sent stays in flight
+    gateway = make_gateway(upstream_max_in_flight=2, upstream_timeout_s=0.5, upstream_retries=0)
+    result = gateway.query(aliases(5))
+    assert len(eras.log) == 2  # the other three waited their turn, and their deadline passed first
+    assert result["data"]["zooniverse"] == {f"p{i}": {"classifications": None} for i in range(1, 6)}
+    assert sorted(codes(result)) == ["UPSTREAM_TIMEOUT"] * 5
+
+
 async def test_the_memory_cache_never_holds_more_bytes_than_its_bound() -> None:
     clock = FakeClock()
     cache, sizes = MemoryCache(1000, clock, max_bytes=10_000), {}
