@@ -25,7 +25,7 @@ import orjson
 from graphql import ExecutionResult
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import INTERNAL_MESSAGE, graphql_error, request_error
+from gateway.errors import INTERNAL_MESSAGE, forget_tracebacks, graphql_error, request_error
 from gateway.execution import is_query
 from gateway.http.exchange import Incoming, Outgoing, errors_only
 from gateway.http.params import (
@@ -182,6 +182,8 @@ class GraphQLView:
             if not isinstance(result, ExecutionResult):
                 result = await result
         outgoing, keep, errors = self._encode(result, context, incoming, graphql_response, fields)
+        if result.errors:
+            forget_tracebacks(result.errors)
         self._report(
             services,
             "error" if result.data is None else "partial" if result.errors else "ok",

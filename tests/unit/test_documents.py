@@ -47,7 +47,9 @@ async def test_a_long_new_document_is_prepared_in_the_worker_thread_and_kept() -
         short = await executor.prepared("{ zooniverse { __typename } }")
     finally:
         executor.close()
-    assert first is again and first.errors == () and short.errors == ()
+    assert first is again
+    assert first.errors == ()
+    assert short.errors == ()
     assert len(threads) == 2
     assert threads[0].startswith("gateway-prepare")
     assert threads[1] == threading.main_thread().name  # short documents stay on the loop
