@@ -124,6 +124,17 @@ class RedisSpace:
         finally:
             client.close()
 
+    def replica_env(self, upstream_url: str, **settings: str) -> dict[str, str]:
+        """The environment of gateway processes that share this namespace, both upstreams at
+        ``upstream_url``, plus ``GATEWAY_*`` ``settings``."""
+        return {
+            "GATEWAY_ERAS_URL": upstream_url,
+            "GATEWAY_FIGSHARE_URL": upstream_url,
+            "GATEWAY_CACHE_URL": self.url,
+            "GATEWAY_CACHE_SECRET": SECRET,
+            **settings,
+        }
+
 
 ClockedFactory = Callable[..., Gateway]
 

@@ -19,7 +19,7 @@ import pytest
 from gateway.cache import MemoryCache, RedisBackedCache
 from gateway.upstream.calls import CallLog, UpstreamRequest
 from gateway.upstream.client import Upstream
-from tests.cache_support import SECRET, GatewayProcess, RedisSpace
+from tests.cache_support import GatewayProcess, RedisSpace
 from tests.conftest import GatewayFactory
 from tests.upstream_support import close, data_source, make_upstream
 
@@ -76,14 +76,7 @@ async def one_upstream_request_across_processes(
     redis_space: RedisSpace,
     **settings: str,
 ) -> None:
-    env = {
-        "GATEWAY_ERAS_URL": figshare.url,  # not asked here
-        "GATEWAY_FIGSHARE_URL": figshare.url,
-        "GATEWAY_CACHE_URL": redis_space.url,
-        "GATEWAY_CACHE_SECRET": SECRET,
-        **settings,
-    }
-    one, two = gateway_processes(env, count=2)
+    one, two = gateway_processes(redis_space.replica_env(figshare.url, **settings), count=2)
     figshare.faults.inject(TOTAL_PATH, delay_s=LATENCY_S)
 
     results = await fire([one.url, two.url], 300)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cache_support import SECRET, GatewayProcess, RedisSpace
+from tests.cache_support import GatewayProcess, RedisSpace
 from tests.conftest import GatewayFactory
 
 pytest_plugins = ("tests.cache_fixtures",)
@@ -31,17 +31,14 @@ def by_hash(query: str) -> dict[str, Any]:
 def test_a_hash_registered_with_one_replica_is_known_to_another_sharing_redis(
     gateway_processes: Callable[..., list[GatewayProcess]], figshare: Any, redis_space: RedisSpace
 ) -> None:
-    env = {
-        "GATEWAY_ERAS_URL": figshare.url,
-        "GATEWAY_FIGSHARE_URL": figshare.url,
-        "GATEWAY_CACHE_URL": redis_space.url,
-        "GATEWAY_CACHE_SECRET": SECRET,
-        "GATEWAY_RESPONSE_CACHE": "false",  # so that the second replica executes the query itself
-    }
+    # No response cache, so that the second replica executes the query itself.
+    env = redis_space.replica_env(figshare.url, GATEWAY_RESPONSE_CACHE="false")
     one, two = gateway_processes(env, count=2)
     with httpx.Client(timeout=30, trust_env=False) as client:
         unknown = client.post(f"{two.url}/graphql", json={"extensions": by_hash(SETTLED)}).json()
-        registered = client.post(f"{one.url}/graphql", json={"query": SETTLED, "extensions": by_hash(SETTLED)})
+        registered = client.post(
+            f"{one.url}/graphql", json={"query": SETTLED, "extensions": by_hash(SETTLED)}
+        )
         known = client.post(f"{two.url}/graphql", json={"extensions": by_hash(SETTLED)})
     assert [e["extensions"]["code"] for e in unknown["errors"]] == ["PERSISTED_QUERY_NOT_FOUND"]
     assert registered.status_code == known.status_code == 200

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.emulators import eras_data, figshare_data
-from tests.cache_support import SECRET, ClockedFactory, FakeClock, GatewayProcess, RedisSpace
+from tests.cache_support import ClockedFactory, FakeClock, GatewayProcess, RedisSpace
 from tests.conftest import Gateway, GatewayFactory, codes, data_of
 
 pytest_plugins = ("tests.cache_fixtures",)
@@ -185,13 +185,7 @@ def test_without_a_response_cache_every_operation_is_executed(
 def test_replicas_sharing_redis_share_kept_answers(
     gateway_processes: Callable[..., list[GatewayProcess]], figshare: Any, redis_space: RedisSpace
 ) -> None:
-    env = {
-        "GATEWAY_ERAS_URL": figshare.url,
-        "GATEWAY_FIGSHARE_URL": figshare.url,
-        "GATEWAY_CACHE_URL": redis_space.url,
-        "GATEWAY_CACHE_SECRET": SECRET,
-    }
-    one, two = gateway_processes(env, count=2)
+    one, two = gateway_processes(redis_space.replica_env(figshare.url), count=2)
     with httpx.Client(timeout=30, trust_env=False) as client:
         first = client.post(f"{one.url}/graphql", json={"query": PUBLIC})
         second = client.post(f"{two.url}/graphql", json={"query": PUBLIC})
