@@ -281,6 +281,23 @@ def test_documents_kept_parsed_for_reuse_are_bounded_in_memory() -> None:
     assert kept < 4 * 2**20, f"{kept / 2**20:.1f} MiB kept for 12 documents"
 
 
+def test_many_distinct_small_documents_are_kept_within_the_bound_on_their_text() -> None:
+    # 600 documents of 530 characters, 310 KiB of text in all: the cache keeps 128 KiB of it.
+    executor = Executor(schema)
+    aliases_doc = " ".join(ALIAS % (i, i) for i in range(1, 11))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(600):
+            executor.prepare(f"# {n:04}\n{{ zooniverse {{ {aliases_doc} }} }}")
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert executor.prepare.cache_info().currsize < 600
+    assert kept < 16 * 2**20, f"{kept / 2**20:.1f} MiB kept for 600 documents"
+
+
 def test_the_gateway_cache_stays_within_its_bytes_with_fresh_and_stale_answers(
     eras: Upstream, figshare: Upstream
 ) -> None:
