@@ -45,9 +45,10 @@ from gateway.emulators import eras_data, figshare_data  # noqa: E402
 from gateway.examples import EXAMPLES  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 
-# Besides the cache: the interpreter, the libraries, the schema, buffers and sockets (about 90 MiB
-# measured idle after start-up), with room for the requests in flight.
-MARGIN_BYTES = 160 * 2**20
+# Besides the cache, what the README says to size a process for: the interpreter, the libraries,
+# the schema, buffers and sockets (about 110 MiB after start-up), parsed documents kept for reuse
+# (up to about 12 MiB), the allocator's slack, and the requests in flight.
+MARGIN_BYTES = 200 * 2**20
 FLAT = 0.10
 
 BEARER = {
