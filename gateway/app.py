@@ -32,7 +32,8 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.telemetry.logs import REQUEST_ID, request_id
 from gateway.telemetry.metrics import Metrics
-from gateway.telemetry.prometheus import PrometheusMetrics, TracedMetrics
+from gateway.telemetry.prometheus import PrometheusMetrics
+from gateway.telemetry.traced import TracedMetrics
 from gateway.telemetry.tracing import Tracing
 
 if TYPE_CHECKING:

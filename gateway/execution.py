@@ -170,16 +170,14 @@ class Executor:
     async def prepared(self, query: str) -> Prepared:
         """``prepare(query)`` for the event loop: a long document not kept yet is parsed and
         validated in the worker thread, so that no request holds the loop while that runs."""
-        prepared = self.prepare.get(query)
-        if prepared is not None:
-            return prepared
         if len(query) <= PREPARE_ON_LOOP_CHARS:
-            prepared = self._prepare(query)
-        else:
+            return self.prepare(query)
+        prepared = self.prepare.get(query)
+        if prepared is None:
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="gateway-prepare")
             prepared = await asyncio.get_running_loop().run_in_executor(self._worker, self._prepare, query)
-        self.prepare.keep(query, prepared)
+            self.prepare.keep(query, prepared)
         return prepared
 
     def close(self) -> None:

@@ -172,11 +172,13 @@ GatewayFactory = Callable[..., Gateway]
 
 @pytest.fixture
 def make_gateway(eras: Upstream, figshare: Upstream) -> Iterator[GatewayFactory]:
-    """Start gateways pointed at the emulators; ``settings`` fields may be overridden, and
-    ``clock`` sets the cache's clock."""
+    """Start gateways pointed at the emulators; ``settings`` fields may be overridden, ``clock``
+    sets the cache's clock, and ``tracer_provider`` receives the spans."""
     started: list[Gateway] = []
 
-    def make(*, clock: Callable[[], float] = time.time, **overrides: Any) -> Gateway:
+    def make(
+        *, clock: Callable[[], float] = time.time, tracer_provider: Any = None, **overrides: Any
+    ) -> Gateway:
         settings = Settings(
             eras_url=eras.url,
             figshare_url=figshare.url,
@@ -184,7 +186,7 @@ def make_gateway(eras: Upstream, figshare: Upstream) -> Iterator[GatewayFactory]
             cache_secret="test-secret",
             **overrides,
         )
-        app = create_app(settings, today=fixed_today, clock=clock)
+        app = create_app(settings, today=fixed_today, clock=clock, tracer_provider=tracer_provider)
         gateway = Gateway(LoopbackServer(app).start())
         started.append(gateway)
         return gateway

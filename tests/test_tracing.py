@@ -7,6 +7,7 @@ and once, through the real OTLP/HTTP exporter, to a small OTLP receiver served b
 
 from __future__ import annotations
 
+import functools
 import http.server
 import threading
 import time
@@ -29,9 +30,9 @@ from gateway.emulators import eras_data
 from gateway.emulators.server import LoopbackServer
 from gateway.settings import ConfigError, Settings
 from gateway.telemetry.metrics import NO_METRICS
-from gateway.telemetry.prometheus import TracedMetrics
+from gateway.telemetry.traced import TracedMetrics
 from gateway.telemetry.tracing import Tracing, check_env, exporter_names, route_template
-from tests.conftest import Gateway, codes, data_of, fixed_today
+from tests.conftest import Gateway, GatewayFactory, codes, data_of, fixed_today
 from tests.conftest import Upstream as Emulator
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -52,28 +53,11 @@ def exporter() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def traced(eras: Emulator, figshare: Emulator, exporter: InMemorySpanExporter) -> Iterator[Any]:
+def traced(make_gateway: GatewayFactory, exporter: InMemorySpanExporter) -> GatewayFactory:
     """Start gateways whose spans go to ``exporter``."""
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    started: list[Gateway] = []
-
-    def start(**overrides: Any) -> Gateway:
-        settings = Settings(
-            eras_url=eras.url,
-            figshare_url=figshare.url,
-            cache_url=overrides.pop("cache_url", "none://"),
-            cache_secret="test-secret",
-            **overrides,
-        )
-        app = create_app(settings, today=fixed_today, tracer_provider=provider)
-        gateway = Gateway(LoopbackServer(app).start())
-        started.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in started:
-        gateway.close()
+    return functools.partial(make_gateway, tracer_provider=provider)
 
 
 def finished(exporter: InMemorySpanExporter, requests: int = 1) -> tuple[ReadableSpan, ...]:

@@ -2,7 +2,7 @@
 
 The request path reports through a ``Metrics`` object passed in, never through a global, so tests
 and benchmarks can run without a registry. ``gateway.telemetry.prometheus.PrometheusMetrics`` counts for
-``/metrics``; ``gateway.telemetry.tracing.TracedMetrics`` adds OpenTelemetry spans to whatever it wraps. Label
+``/metrics``; ``gateway.telemetry.traced.TracedMetrics`` adds OpenTelemetry spans to whatever it wraps. Label
 values are bounded: a source name, an outcome class, a cache result; never a credential, an id, a
 date or query text.
 

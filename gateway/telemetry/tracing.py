@@ -14,7 +14,7 @@ When off, nothing here runs: no middleware, no wrapped transport, no span object
 
 The spans: one per HTTP request (the ASGI instrumentation, continuing the caller's ``traceparent``;
 its query string, which holds GraphQL text, is kept out), one per GraphQL operation (``view.py``),
-one per upstream call (``TracedMetrics.upstream_call``: source, route template, cache result,
+one per upstream call (``traced.TracedMetrics.upstream_call``: source, route template, cache result,
 outcome, retries), and below it one per request sent (the httpx instrumentation, which sends
 ``traceparent`` upstream; its URL attribute is reduced to the route template, without ids).
 """
