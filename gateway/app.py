@@ -22,15 +22,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from gateway.examples import EXAMPLES
 from gateway.http.graphiql import STATIC_PREFIX, graphiql_html
 from gateway.http.readiness import readiness
-from gateway.http.view import TRACE_HEADER, GraphQLView
+from gateway.http.view import TRACE_HEADER, Entry, GraphQLView
 from gateway.services import Services
 from gateway.settings import Settings
-from gateway.telemetry.logs import REQUEST_ID, request_id
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.prometheus import PrometheusMetrics
 from gateway.telemetry.traced import TracedMetrics
@@ -94,44 +93,6 @@ class Gateway:
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse("/graphql", status_code=307)
-
-
-class Entry:
-    """The app's front door: GraphQL requests without an ``Origin`` go straight to the view.
-
-    Starlette's router and middleware (CORS, error pages) cost a tenth of a cached answer; only
-    browsers need CORS, and they always send ``Origin``. Every HTTP request gets its id here (the
-    caller's ``X-Request-Id`` or a new one), for its log lines and its response.
-    """
-
-    def __init__(self, app: Starlette, view: GraphQLView) -> None:
-        self.app = app
-        self.view = view
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = None
-        browser = False
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                given = value
-            elif name == b"origin":
-                browser = True
-        rid = request_id(given)
-        REQUEST_ID.set(rid)
-        if scope["path"] == "/graphql" and not browser:
-            await self.view.answer(scope, receive, send, rid)
-            return
-        header = (b"x-request-id", rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def create_app(

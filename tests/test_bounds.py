@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import Entry, create_app
+from gateway.app import create_app
 from gateway.cache import Entry as CacheEntry
 from gateway.cache import MemoryCache
 from gateway.emulators.server import LoopbackServer
 from gateway.execution import Executor
+from gateway.http.view import Entry
 from gateway.schema import schema
 from gateway.settings import Settings
 from tests.cache_support import FakeClock

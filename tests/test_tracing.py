@@ -25,9 +25,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gateway.app import Entry, create_app
+from gateway.app import create_app
 from gateway.emulators import eras_data
 from gateway.emulators.server import LoopbackServer
+from gateway.http.view import Entry
 from gateway.settings import ConfigError, Settings
 from gateway.telemetry.metrics import NO_METRICS
 from gateway.telemetry.traced import TracedMetrics

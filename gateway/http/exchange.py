@@ -1,4 +1,5 @@
-"""One HTTP exchange of ``/graphql``: what the view reads of a request's headers, and its answer."""
+"""One HTTP exchange of ``/graphql``: what the view reads of a request's headers, and its answer
+with the caching headers it may carry (``Cache-Control``, ``ETag``, ``Age``, ``Warning``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from typing import Any
 
 import orjson
 from starlette.types import Scope, Send
+
+from gateway.http.response_cache import Kept, etag_of
+
+STALE_WARNING = b'110 stats-gateway "Response is Stale"'
 
 
 @dataclass(slots=True)
@@ -72,3 +77,45 @@ def errors_only(
     return Outgoing(
         status, orjson.dumps({"errors": errors}), [(b"cache-control", b"no-store"), *(headers or [])]
     )
+
+
+def answered(
+    status: int,
+    body: bytes,
+    vary: bytes,
+    *,
+    failed: bool,
+    private: bool,
+    stale: bool,
+    max_age: float,
+) -> Outgoing:
+    """A newly made answer. ``failed``: it has errors, or used no upstream answer (nothing to say
+    how long it holds); ``private``: a field consulted the caller's credentials; ``stale``: part of
+    it is an expired copy; ``max_age``: the smallest remaining lifetime of what it was made from."""
+    headers = [(b"vary", vary)]
+    if failed:
+        headers.append((b"cache-control", b"no-store"))
+        return Outgoing(status, body, headers)
+    if stale:
+        headers.append((b"warning", STALE_WARNING))
+    if private:
+        headers.append((b"cache-control", b"private, no-store"))
+    elif stale:
+        headers.append((b"cache-control", b"public, max-age=0"))
+    else:
+        headers += [
+            (b"cache-control", f"public, max-age={int(max(0.0, max_age))}".encode()),
+            (b"etag", etag_of(body).encode()),
+        ]
+    return Outgoing(status, body, headers)
+
+
+def kept(answer: Kept, vary: bytes) -> Outgoing:
+    """An answer from the response cache; ``Age`` says how old it is (and that it was kept)."""
+    headers = [(b"vary", vary), (b"age", str(answer.age).encode())]
+    if answer.private:
+        headers.append((b"cache-control", b"private, no-store"))
+    else:
+        headers.append((b"cache-control", f"public, max-age={answer.max_age}".encode()))
+        headers.append((b"etag", answer.etag.encode()))
+    return Outgoing(200, answer.body, headers)

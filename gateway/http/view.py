@@ -8,7 +8,7 @@ A plain ASGI endpoint: every request, however malformed, gets a JSON answer in t
 GraphQL response, each error with ``extensions.code``, and its ``X-Request-Id``.
 
 What operators see of each operation is reported here: the metrics (operations, response cache
-lookups, budget refusals), its log line (``logs.log_operation``), its span when tracing is on, and
+lookups, budget refusals), its log line (``logs.report_operation``), its span when tracing is on, and
 the ftv1 trace a federation router asks for (``ftv1.FieldTracer``).
 """
 
@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import ExecutionResult
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import INTERNAL_MESSAGE, forget_tracebacks, graphql_error, request_error
 from gateway.execution import is_query
-from gateway.http.exchange import Incoming, Outgoing, errors_only
+from gateway.http.exchange import Incoming, Outgoing, answered, errors_only
+from gateway.http.exchange import kept as kept_answer
 from gateway.http.params import (
     ClientGone,
     GraphQLParams,
@@ -38,9 +39,9 @@ from gateway.http.params import (
     wants_graphql_response,
 )
 from gateway.http.persisted import PersistedQueryNotFound
-from gateway.http.response_cache import Kept, etag_of
+from gateway.http.response_cache import etag_of
 from gateway.telemetry.ftv1 import FieldTracer
-from gateway.telemetry.logs import log_operation, operation_log
+from gateway.telemetry.logs import REQUEST_ID, log_operation, operation_log, report_operation, request_id
 from gateway.telemetry.tracing import answered_from_cache, operation_span, trace_id
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ log = logging.getLogger("gateway.http.view")
 
 TRACE_HEADER = "x-stats-trace"
 RESPONSE = "RESPONSE"  # the response cache, as a source of the cache lookup metrics
-STALE_WARNING = b'110 stats-gateway "Response is Stale"'
 
 
 class GraphQLView:
@@ -73,9 +73,10 @@ class GraphQLView:
         self.page = None if graphiql_page is None else graphiql_page.encode()
         self.vary = vary.encode()
         self.tracer = tracer  # None: tracing is off, and no span is made
+        self.trace_id = None if tracer is None else trace_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Behind Starlette's routing (browsers' requests): the app's entry echoes X-Request-Id."""
+        """Behind Starlette's routing (browsers' requests): the front door adds X-Request-Id."""
         await self.answer(scope, receive, send, None)
 
     async def answer(self, scope: Scope, receive: Receive, send: Send, request_id: str | None) -> None:
@@ -156,10 +157,10 @@ class GraphQLView:
             kept = await responses.lookup(query, name, variables, scope)
             services.metrics.cache_lookup(RESPONSE, "miss" if kept is None else "hit")
             if kept is not None:
-                self._report(services, "ok", started, DEBUG, name=name, calls=[(RESPONSE, "hit")])
+                report_operation(services.metrics, DEBUG, "ok", started, name=name, calls=[(RESPONSE, "hit")])
                 if self.tracer is not None:
                     answered_from_cache()
-                return self._kept(kept).unchanged(incoming)
+                return kept_answer(kept, self.vary).unchanged(incoming)
 
         fields = FieldTracer() if incoming.ftv1 else None
         prepared = await services.executor.prepared(query)
@@ -172,7 +173,7 @@ class GraphQLView:
         if prepared.errors or operation is None:
             errors = [dict(e.formatted) for e in prepared.errors]
             errors = errors or [request_error(prepared.no_operation(name), "BAD_REQUEST")]
-            self._report(services, "error", started, INFO, name=name, errors=errors)
+            report_operation(services.metrics, INFO, "error", started, name=name, errors=errors)
             return errors_only(400 if graphql_response else 200, errors)
 
         context = services.contexts(caller, self.today())
@@ -184,16 +185,17 @@ class GraphQLView:
         outgoing, keep, errors = self._encode(result, context, incoming, graphql_response, fields)
         if result.errors:
             forget_tracebacks(result.errors)
-        self._report(
-            services,
+        report_operation(
+            services.metrics,
+            INFO,
             "error" if result.data is None else "partial" if result.errors else "ok",
             started,
-            INFO,
             name=operation.name.value if operation.name else None,
             kind=operation.operation.value,
             calls=[(r.source, r.outcome) for r in context.calls.records],
             errors=errors,
             refusals=context.calls.refusals,
+            trace_id=self.trace_id,
         )
         if keep and responses is not None:
             await responses.store(
@@ -207,38 +209,6 @@ class GraphQLView:
                 consulted_credentials=context.calls.consulted_credentials,
             )
         return outgoing.unchanged(incoming)
-
-    def _report(
-        self,
-        services: Services,
-        outcome: str,
-        started: float,
-        level: int,
-        *,
-        name: str | None = None,
-        kind: str | None = None,
-        calls: list[tuple[str, str]] | None = None,
-        errors: list[dict[str, Any]] | None = None,
-        refusals: int = 0,
-    ) -> None:
-        """What operators see of one operation: its metrics, and its log line at ``level`` if that is
-        logged. ``calls``: (source, cache result) of each upstream call; ``errors``: as answered."""
-        seconds = time.perf_counter() - started
-        services.metrics.operation(outcome, seconds)
-        if refusals:
-            services.metrics.budget_refusal(refusals)
-        if operation_log.isEnabledFor(level):
-            log_operation(
-                level,
-                name=name,
-                kind=kind,
-                outcome=outcome,
-                seconds=seconds,
-                calls=calls or (),
-                errors=[str((e.get("extensions") or {}).get("code", "")) for e in errors or ()],
-                refusals=refusals,
-                trace_id=trace_id() if self.tracer is not None else None,
-            )
 
     def _encode(
         self,
@@ -269,31 +239,53 @@ class GraphQLView:
             out["extensions"] = extensions
         body = orjson.dumps(out)
         status = 200 if result.data is not None or not graphql_response else 400
-        headers = [(b"vary", self.vary)]
-        if result.errors or not calls.records:
-            headers.append((b"cache-control", b"no-store"))
-            return Outgoing(status, body, headers), False, errors
-        keep = not stale and not incoming.trace and fields is None
-        if stale:
-            headers.append((b"warning", STALE_WARNING))
-        if calls.credentialed:
-            headers.append((b"cache-control", b"private, no-store"))
-        elif stale:
-            headers.append((b"cache-control", b"public, max-age=0"))
-        else:
-            max_age = int(max(0.0, calls.ttl_left()))
-            headers += [
-                (b"cache-control", f"public, max-age={max_age}".encode()),
-                (b"etag", etag_of(body).encode()),
-            ]
-        return Outgoing(status, body, headers), keep, errors
+        failed = bool(result.errors) or not calls.records
+        outgoing = answered(
+            status,
+            body,
+            self.vary,
+            failed=failed,
+            private=calls.credentialed,
+            stale=bool(stale),
+            max_age=calls.ttl_left(),
+        )
+        keep = not failed and not stale and not incoming.trace and fields is None
+        return outgoing, keep, errors
 
-    def _kept(self, kept: Kept) -> Outgoing:
-        """An answer from the response cache; ``Age`` says how old it is (and that it was kept)."""
-        headers = [(b"vary", self.vary), (b"age", str(kept.age).encode())]
-        if kept.private:
-            headers.append((b"cache-control", b"private, no-store"))
-        else:
-            headers.append((b"cache-control", f"public, max-age={kept.max_age}".encode()))
-            headers.append((b"etag", kept.etag.encode()))
-        return Outgoing(200, kept.body, headers)
+
+class Entry:
+    """The app's front door: GraphQL requests without an ``Origin`` go straight to the view.
+
+    Starlette's router and middleware (CORS, error pages) cost a tenth of a cached answer; only
+    browsers need CORS, and they always send ``Origin``. Every HTTP request gets its id here (the
+    caller's ``X-Request-Id`` or a new one), for its log lines and its response.
+    """
+
+    def __init__(self, app: ASGIApp, view: GraphQLView) -> None:
+        self.app = app
+        self.view = view
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        browser = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+            elif name == b"origin":
+                browser = True
+        rid = request_id(given)
+        REQUEST_ID.set(rid)
+        if scope["path"] == "/graphql" and not browser:
+            await self.view.answer(scope, receive, send, rid)
+            return
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

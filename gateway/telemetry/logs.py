@@ -20,12 +20,16 @@ import logging
 import re
 import secrets
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
+
+if TYPE_CHECKING:
+    from gateway.telemetry.metrics import Metrics
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
 HEADER = b"x-request-id"
@@ -55,6 +59,40 @@ def cache_results(outcomes: Iterable[tuple[str, str]]) -> dict[str, dict[str, in
         results = found.setdefault(source, {})
         results[outcome] = results.get(outcome, 0) + 1
     return found
+
+
+def report_operation(
+    metrics: Metrics,
+    level: int,
+    outcome: str,
+    started: float,
+    *,
+    name: str | None = None,
+    kind: str | None = None,
+    calls: Iterable[tuple[str, str]] = (),
+    errors: Iterable[dict[str, Any]] = (),
+    refusals: int = 0,
+    trace_id: Callable[[], str | None] | None = None,
+) -> None:
+    """What operators see of one operation: its metrics, and its line at ``level`` if that is
+    logged. ``started``: ``time.perf_counter()`` when it began; ``errors``: as answered;
+    ``trace_id``: reads the current trace's id (None: tracing is off)."""
+    seconds = time.perf_counter() - started
+    metrics.operation(outcome, seconds)
+    if refusals:
+        metrics.budget_refusal(refusals)
+    if operation_log.isEnabledFor(level):
+        log_operation(
+            level,
+            name=name,
+            kind=kind,
+            outcome=outcome,
+            seconds=seconds,
+            calls=calls,
+            errors=[str((e.get("extensions") or {}).get("code", "")) for e in errors],
+            refusals=refusals,
+            trace_id=None if trace_id is None else trace_id(),
+        )
 
 
 def log_operation(
