@@ -11,9 +11,9 @@ from datetime import date
 from functools import cached_property
 
 from gateway.auth import Auth, CallerCredentials
-from gateway.loaders.eras import ErasLoader
-from gateway.loaders.figshare import ArticleCountLoader
 from gateway.resolvers.args import Limits
+from gateway.resolvers.figshare import ArticleCountLoader
+from gateway.resolvers.zooniverse import ErasLoader
 from gateway.upstream.calls import CallLog
 from gateway.upstream.client import Upstream
 from gateway.upstream.eras import ErasAPI

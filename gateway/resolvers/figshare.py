@@ -10,15 +10,20 @@ Every ``publicArticleCount`` of an operation goes in one ``POST /count/articles`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
-from gateway.context import GatewayContext
+from strawberry.dataloader import DataLoader
+
 from gateway.dates import Granularity, InvalidDate, Window, fill_gaps, rebucket, year_chunks
 from gateway.errors import BadUserInput
 from gateway.resolvers.args import matching, non_negative, numeric_id
-from gateway.upstream.figshare import FAMILIES, CountryCounts, Narrowing, Scope, Series
+from gateway.upstream.figshare import FAMILIES, CountryCounts, FigshareAPI, Narrowing, Scope, Series
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
 
 INSTITUTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 ITEM_TYPE = re.compile(r"[a-z][a-z_]{0,31}")
@@ -148,3 +153,25 @@ async def top(
 
 async def public_article_count(context: GatewayContext, group_id: str, path: Path) -> int:
     return await context.article_counts.count(group_id, path)
+
+
+class ArticleCountLoader:
+    """``await loader.count(group_id, path)``; one ``POST /count/articles`` per turn."""
+
+    def __init__(self, api: FigshareAPI) -> None:
+        self.api = api
+        self._loader: DataLoader[tuple[str, tuple[str | int, ...]], int] = DataLoader(
+            load_fn=self._dispatch, cache=False
+        )
+
+    async def count(self, group_id: str, path: tuple[str | int, ...] = ()) -> int:
+        return await self._loader.load((group_id, path))
+
+    async def _dispatch(self, asks: Sequence[tuple[str, tuple[str | int, ...]]]) -> list[int | BaseException]:
+        ids = sorted({g for g, _ in asks}, key=int)
+        try:
+            answer = await self.api.count_articles(ids, [list(p) for _, p in asks if p])
+        except Exception as exc:
+            return [exc] * len(asks)
+        # Groups the upstream does not list have no public articles.
+        return [answer.get(g, 0) for g, _ in asks]

@@ -1,4 +1,4 @@
-"""gateway/loaders/: the ERAS planner, and what the loaders send for the needs of one turn."""
+"""The loaders in gateway/resolvers/: the ERAS planner, and what the loaders send for the needs of one turn."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import orjson
 
 from gateway.auth import CallerCredentials, Credential
 from gateway.errors import Unauthenticated, UpstreamUnavailable
-from gateway.loaders.eras import COUNT, RECENTS, ErasLoader, Need, plan
-from gateway.loaders.figshare import ArticleCountLoader
+from gateway.resolvers.figshare import ArticleCountLoader
+from gateway.resolvers.zooniverse import COUNT, RECENTS, ErasLoader, Need, plan
 from gateway.upstream.calls import CallLog
 from gateway.upstream.eras import ErasAPI, ErasFlags, ErasQuery, ErasRoute
 from gateway.upstream.figshare import FigshareAPI

@@ -1,1 +1,0 @@
-"""Per-operation loaders (``strawberry.dataloader``): what sibling fields ask is gathered, then sent once."""
