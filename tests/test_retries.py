@@ -21,7 +21,7 @@ import pytest
 from gateway.app import create_app
 from gateway.emulators.server import LoopbackServer
 from gateway.settings import Settings
-from gateway.upstream.client import _retry_after
+from gateway.upstream.retry import retry_after_s
 from tests.cache_support import ClockedFactory, FakeClock
 from tests.conftest import Gateway, GatewayFactory, codes, data_of, fixed_today
 from tests.upstream_support import OneSendTransport
@@ -153,7 +153,9 @@ def test_a_dropped_connection_is_retried_twice_then_fails(eras: Any, dropping_se
     assert dropping_server.requests == 3
 
 
-def test_a_429_is_retried_no_sooner_than_its_retry_after(make_gateway: GatewayFactory, figshare: Any) -> None:
+def test_a_429_is_retried_no_sooner_than_itsretry_after_s(
+    make_gateway: GatewayFactory, figshare: Any
+) -> None:
     gateway = make_gateway(upstream_timeout_s=3, **FAST)
     figshare.faults.inject(TOTAL_PATH, status=429, headers={"Retry-After": "1"}, times=1)
     data_of(gateway.query(TOTAL))
@@ -178,7 +180,7 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for(
     assert len(figshare.log) == 1
 
 
-def test_after_a_429_the_upstream_is_left_alone_until_its_retry_after(
+def test_after_a_429_the_upstream_is_left_alone_until_itsretry_after_s(
     make_gateway: GatewayFactory, eras: Any, figshare: Any
 ) -> None:
     gateway = make_gateway(upstream_timeout_s=1, **FAST)
@@ -230,10 +232,10 @@ def test_the_breaker_counts_calls_not_attempts(make_gateway: GatewayFactory, fig
 
 
 def test_retry_after_is_read_as_seconds_or_as_a_date() -> None:
-    assert _retry_after("7") == 7.0
-    assert _retry_after(" 0 ") == 0.0
+    assert retry_after_s("7") == 7.0
+    assert retry_after_s(" 0 ") == 0.0
     soon = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-    assert 100 < (_retry_after(soon) or 0) <= 120
-    assert _retry_after(format_datetime(datetime(2015, 10, 21, tzinfo=UTC), usegmt=True)) == 0.0
-    assert _retry_after("soon") is None
-    assert _retry_after("") is None
+    assert 100 < (retry_after_s(soon) or 0) <= 120
+    assert retry_after_s(format_datetime(datetime(2015, 10, 21, tzinfo=UTC), usegmt=True)) == 0.0
+    assert retry_after_s("soon") is None
+    assert retry_after_s("") is None

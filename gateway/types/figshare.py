@@ -71,10 +71,6 @@ class TopEntry:
     count: int
 
 
-def _entries(pairs: list[tuple[str, int]]) -> list[TopEntry]:
-    return [TopEntry(key=k, count=n) for k, n in pairs]
-
-
 @strawberry.type(
     description="Counts of one counter (views, downloads or shares) of one Figshare item over a "
     "window. Without dates the window is all time for total; series and countries then cover the "
@@ -179,7 +175,7 @@ class FigshareItem:
             item_id=self.id,
             sub_item=by.value,
         )
-        return _entries(pairs)
+        return [TopEntry(key=k, count=n) for k, n in pairs]
 
 
 @federated(keys=["id"])
@@ -271,7 +267,7 @@ class Figshare:
             end_date,
             path_of(info),
         )
-        return _entries(pairs)
+        return [TopEntry(key=k, count=n) for k, n in pairs]
 
 
 def _id(name: str, value: object) -> strawberry.ID:

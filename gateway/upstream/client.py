@@ -22,7 +22,6 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
@@ -34,7 +33,7 @@ from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, 
 from gateway.telemetry.metrics import NO_METRICS, Metrics
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.calls import Outcome, UpstreamRequest
-from gateway.upstream.retry import Pressure, Refused, Retrying
+from gateway.upstream.retry import Pressure, Refused, Retrying, retry_after_s
 
 log = logging.getLogger("gateway.upstream")
 
@@ -269,7 +268,7 @@ class Upstream:
         status = response.status_code
         self.metrics.upstream_request(self.source, f"{status // 100}xx", time.monotonic() - started)
         if status >= 300:
-            retry_after = _retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+            retry_after = retry_after_s(response.headers.get("retry-after")) if status in (429, 503) else None
             if retry_after:
                 await self.pressure.pause(retry_after)
             raise hooks.error_from_response(request, status, body, retry_after)
@@ -278,19 +277,6 @@ class Upstream:
 
 # Parsing a URL is most of what building an httpx request costs; the same ones come back often.
 _url = functools.lru_cache(maxsize=4096)(httpx.URL)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _canonical(body: bytes | None) -> str | None:

@@ -22,6 +22,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -228,3 +229,16 @@ class Pressure:
         # Whole seconds, rounded up: a caller told to come back sooner would be refused again.
         seconds = max(1, math.ceil(retry_after_s))
         return Refused(f"{why}; retry in {seconds} s.", source=self.source, retry_after_s=seconds)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
