@@ -8,7 +8,7 @@ the emulators run in a process of their own. Reported per query: its codes, the 
 it caused (its ``X-Stats-Trace``), its time on loopback and the gateway's CPU (measured alone),
 then the latencies of ``/healthz`` and of a normal query asked over and over beside it.
 
-    python bench/hostile_bench.py [--repeat 10] [--latency 0.0]
+    python bench/hostile_bench.py [--repeat 10] [--latency 0.0] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -115,6 +115,11 @@ class Emulators:
         end(self.process)
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def end(process: subprocess.Popen[Any]) -> None:
     try:
         process.wait(timeout=30)
@@ -151,8 +156,7 @@ class GatewayProcess:
         raise SystemExit("the gateway did not start in time")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -177,6 +181,7 @@ class Run:
     seconds: list[float] = field(default_factory=list)
     upstream: int = 0
     cpu_s: float = 0.0
+    upstream_cpu_s: float = 0.0  # the emulators' (another process on the same cores)
     healthz_s: list[float] = field(default_factory=list)
     normal_s: list[float] = field(default_factory=list)
     wrong: int = 0  # normal answers or /healthz that were not what they should be
@@ -202,7 +207,12 @@ async def probe(until: asyncio.Event, ask: Callable[[], Any], into: list[float])
 
 
 async def measure(
-    gateway: GatewayProcess, query: str | None, variables: Any, repeat: int, probing: bool
+    gateway: GatewayProcess,
+    emulators: Emulators,
+    query: str | None,
+    variables: Any,
+    repeat: int,
+    probing: bool,
 ) -> Run:
     """``query`` sent ``repeat`` times (None: idle as long), with the probes if ``probing``."""
     run = Run()
@@ -223,6 +233,7 @@ async def measure(
         pairs = ((healthz, run.healthz_s), (normal_query, run.normal_s)) if probing else ()
         probes = [asyncio.ensure_future(probe(done, ask, into)) for ask, into in pairs]
         cpu_before = gateway.cpu_seconds()
+        upstream_before = cpu_seconds(emulators.process.pid)
         try:
             async with asyncio.timeout(RUN_S):
                 for turn in range(repeat):
@@ -240,6 +251,7 @@ async def measure(
             done.set()
             await asyncio.gather(*probes)
         run.cpu_s = gateway.cpu_seconds() - cpu_before
+        run.upstream_cpu_s = cpu_seconds(emulators.process.pid) - upstream_before
     return run
 
 
@@ -252,6 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=10, help="runs of each hostile query")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every upstream answer")
+    parser.add_argument("--only", default="", help="the queries whose name holds this text")
     args = parser.parse_args()
     if not 1 <= args.repeat <= 1000 or not 0 <= args.latency <= 5:
         raise SystemExit("--repeat or --latency out of bounds")
@@ -260,7 +273,7 @@ def main() -> None:
         urls = {"GATEWAY_ERAS_URL": emulators.eras_url, "GATEWAY_FIGSHARE_URL": emulators.figshare_url}
         gateway = GatewayProcess({**urls, "GATEWAY_CACHE_URL": "none://"})
         try:
-            report(gateway, args.repeat, args.latency)
+            report(gateway, args.repeat, args.latency, args.only, emulators)
         finally:
             gateway.stop()
     finally:
@@ -273,25 +286,29 @@ def row(name: str, alone: Run, probed: Run, count: int) -> None:
     print(
         f"| {name} | {', '.join(sorted(alone.codes)) or '200 data'} | {alone.upstream / count:.0f} "
         f"| {ms(alone.seconds, 0.5, 1.0)} | {alone.cpu_s * 1000 / count:.1f} "
+        f"| {alone.upstream_cpu_s * 1000 / count:.1f} "
         f"| {ms(probed.healthz_s, 0.5, 0.99, 1.0)} | {ms(probed.normal_s, 0.5, 0.99, 1.0)}{wrong} |",
         flush=True,
     )
 
 
-def report(gateway: GatewayProcess, repeat: int, latency: float) -> None:
+def report(gateway: GatewayProcess, repeat: int, latency: float, only: str, emulators: Emulators) -> None:
     print(
         f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs; "
         f"stats-gateway serve, one process, cache none://; upstream latency {latency * 1000:.0f} ms; "
         f"{repeat} runs of each query\n\n"
         "| query | HTTP and codes | upstream requests per run | gateway time ms, median / worst "
-        "| gateway CPU ms per run | /healthz ms meanwhile, p50 / p99 / worst "
-        "| normal query ms meanwhile, p50 / p99 / worst |\n|---|---|---:|---:|---:|---:|---:|"
+        "| gateway CPU ms per run | emulators' CPU ms per run | /healthz ms meanwhile, p50 / p99 / worst "
+        "| normal query ms meanwhile, p50 / p99 / worst |\n|---|---|---:|---:|---:|---:|---:|---:|"
     )
-    idle = asyncio.run(measure(gateway, None, None, 40, probing=True))
+    idle = asyncio.run(measure(gateway, emulators, None, None, 40, probing=True))
     row("idle (the probes alone)", idle, idle, 40)
     for name, (query, variables) in HOSTILE.items():
-        alone = asyncio.run(measure(gateway, query, variables, repeat, probing=False))
-        row(name, alone, asyncio.run(measure(gateway, query, variables, repeat, probing=True)), repeat)
+        if only not in name:
+            continue
+        alone = asyncio.run(measure(gateway, emulators, query, variables, repeat, probing=False))
+        probed = asyncio.run(measure(gateway, emulators, query, variables, repeat, probing=True))
+        row(name, alone, probed, repeat)
     print(f"\ngateway RSS at the end: {gateway.rss_bytes() / 2**20:.0f} MiB")
 
 
