@@ -124,3 +124,18 @@ class DocumentCache:
 
     def cache_info(self) -> CacheInfo:
         return CacheInfo(self._hits, self._misses, self.max_entries, len(self._kept))
+
+
+def unlink_tokens(document: DocumentNode) -> None:
+    """Make a parsed document's tokens a chain that only runs forward.
+
+    graphql-core links every token to the one before it and the one after, so a parsed document is
+    one large reference cycle: evicted from the cache (by then in the collector's oldest
+    generation) it waited for a full collection, a 10 KB document being ten thousand objects to
+    walk. Nothing reads ``prev`` once parsing is done (errors are located from offsets into the
+    source); without it a document is freed as soon as nothing refers to it.
+    """
+    token = document.loc.start_token if document.loc is not None else None
+    while token is not None:
+        token.prev = None
+        token = token.next

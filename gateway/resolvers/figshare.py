@@ -9,6 +9,7 @@ Every ``publicArticleCount`` of an operation goes in one ``POST /count/articles`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -159,19 +160,22 @@ class ArticleCountLoader:
     """``await loader.count(group_id, path)``; one ``POST /count/articles`` per turn."""
 
     def __init__(self, api: FigshareAPI) -> None:
-        self.api = api
+        # A function holding the data source, not a bound method: no reference cycle (ErasLoader).
         self._loader: DataLoader[tuple[str, tuple[str | int, ...]], int] = DataLoader(
-            load_fn=self._dispatch, cache=False
+            load_fn=functools.partial(_count_articles, api), cache=False
         )
 
     async def count(self, group_id: str, path: tuple[str | int, ...] = ()) -> int:
         return await self._loader.load((group_id, path))
 
-    async def _dispatch(self, asks: Sequence[tuple[str, tuple[str | int, ...]]]) -> list[int | BaseException]:
-        ids = sorted({g for g, _ in asks}, key=int)
-        try:
-            answer = await self.api.count_articles(ids, [list(p) for _, p in asks if p])
-        except Exception as exc:
-            return [exc] * len(asks)
-        # Groups the upstream does not list have no public articles.
-        return [answer.get(g, 0) for g, _ in asks]
+
+async def _count_articles(
+    api: FigshareAPI, asks: Sequence[tuple[str, tuple[str | int, ...]]]
+) -> list[int | BaseException]:
+    ids = sorted({g for g, _ in asks}, key=int)
+    try:
+        answer = await api.count_articles(ids, [list(p) for _, p in asks if p])
+    except Exception as exc:
+        return [exc] * len(asks)
+    # Groups the upstream does not list have no public articles.
+    return [answer.get(g, 0) for g, _ in asks]

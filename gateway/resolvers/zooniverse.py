@@ -16,6 +16,7 @@ every need from the request that carries it.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -109,37 +110,42 @@ class ErasLoader:
     """The operation's ERAS counts: merged per query, made once, sent concurrently."""
 
     def __init__(self, api: ErasAPI) -> None:
-        self.api = api
-        self._loader: DataLoader[Ask, ErasCounts] = DataLoader(load_fn=self._dispatch, cache=False)
+        # The load function holds the data source, not this object: a bound method here would make
+        # the loader, its batches and every answer and error in them a reference cycle, left to
+        # the garbage collector after each operation (a 200-alias one: a thousand objects).
+        self._loader: DataLoader[Ask, ErasCounts] = DataLoader(
+            load_fn=functools.partial(_load_counts, api), cache=False
+        )
 
     async def counts(self, query: ErasQuery, need: Need, path: tuple[str | int, ...] = ()) -> ErasCounts:
         return await self._loader.load(Ask(query, need, path))
 
-    async def _dispatch(self, asks: Sequence[Ask]) -> list[ErasCounts | BaseException]:
-        groups: dict[ErasQuery, list[int]] = {}
-        for index, ask in enumerate(asks):
-            groups.setdefault(ask.query, []).append(index)
-        results: list[ErasCounts | BaseException] = [RuntimeError("not planned")] * len(asks)
 
-        async def run(query: ErasQuery, indexes: list[int]) -> None:
-            flags, serving = plan(query.route, [asks[i].need for i in indexes])
-            paths: list[list[Path]] = [[] for _ in flags]
-            for index, slot in zip(indexes, serving, strict=True):
-                if asks[index].path and list(asks[index].path) not in paths[slot]:
-                    paths[slot].append(list(asks[index].path))
-            try:
-                answers = await self.api.counts_each(query, flags, paths)
-            except Exception as exc:  # refused before sending (credentials, budget): every need fails
-                answers = [exc] * len(flags)
-            for index, slot in zip(indexes, serving, strict=True):
-                results[index] = answers[slot]
+async def _load_counts(api: ErasAPI, asks: Sequence[Ask]) -> list[ErasCounts | BaseException]:
+    groups: dict[ErasQuery, list[int]] = {}
+    for index, ask in enumerate(asks):
+        groups.setdefault(ask.query, []).append(index)
+    results: list[ErasCounts | BaseException] = [RuntimeError("not planned")] * len(asks)
 
-        if len(groups) == 1:
-            [(query, indexes)] = groups.items()
-            await run(query, indexes)
-        else:
-            await asyncio.gather(*(run(q, idx) for q, idx in groups.items()))
-        return results
+    async def run(query: ErasQuery, indexes: list[int]) -> None:
+        flags, serving = plan(query.route, [asks[i].need for i in indexes])
+        paths: list[list[Path]] = [[] for _ in flags]
+        for index, slot in zip(indexes, serving, strict=True):
+            if asks[index].path and list(asks[index].path) not in paths[slot]:
+                paths[slot].append(list(asks[index].path))
+        try:
+            answers = await api.counts_each(query, flags, paths)
+        except Exception as exc:  # refused before sending (credentials, budget): every need fails
+            answers = [exc] * len(flags)
+        for index, slot in zip(indexes, serving, strict=True):
+            results[index] = answers[slot]
+
+    if len(groups) == 1:
+        [(query, indexes)] = groups.items()
+        await run(query, indexes)
+    else:
+        await asyncio.gather(*(run(q, idx) for q, idx in groups.items()))
+    return results
 
 
 @dataclass

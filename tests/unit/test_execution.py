@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import gc
+import weakref
 
-from gateway.documents import Prepared
+import pytest
+from graphql import ExecutionResult, parse
+
+from gateway.documents import Prepared, unlink_tokens
 from gateway.execution import Executor, is_query
 from gateway.schema import schema
 
@@ -110,3 +114,39 @@ def test_the_operation_and_its_kind() -> None:
     assert not is_query(prepared.operation("B"))
     assert prepared.operation("C") is None
     assert prepared.operation(None) is None  # two operations: one must be named
+
+
+# ---------------------------------------------------------------------- what an operation leaves
+
+
+class _Context:
+    """Stands in for an operation's context: only its lifetime is looked at."""
+
+
+def test_an_operation_is_freed_with_its_result_without_the_collector(executor: Executor) -> None:
+    prepared = executor.prepare("{ zooniverse { __typename } }")
+    context = _Context()
+    alive = weakref.ref(context)
+    gc.disable()  # what is freed now was freed by reference counts, not found by the collector
+    try:
+        result = executor.execute(prepared, None, None, context)
+        assert isinstance(result, ExecutionResult)
+        assert result.data == {"zooniverse": {"__typename": "Zooniverse"}}
+        del result, context
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_a_parsed_document_is_no_reference_cycle() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        document = parse(USER_TOTAL)
+        unlink_tokens(document)
+        assert document.loc is not None
+        assert document.loc.start_token.next is not None  # the forward chain stays
+        del document
+        assert gc.collect() == 0  # nothing left for the collector to find
+    finally:
+        gc.enable()
