@@ -19,7 +19,7 @@ import sys
 
 from gateway.app import create_app
 from gateway.examples import demo_headers
-from gateway.server import tune_gc
+from gateway.server import tune_interpreter
 from gateway.settings import ConfigError, Settings
 from gateway.telemetry import logs
 
@@ -33,4 +33,4 @@ try:
 except ConfigError as exc:
     print(f"stats-gateway: bad configuration: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
-tune_gc()
+tune_interpreter()
