@@ -148,7 +148,7 @@ def _released(base: type[Any]) -> type[Any]:
 
     graphql-core's executor (the execution context) holds helpers that are bound methods of itself:
     a reference cycle through which it kept everything the operation made (its fields, paths,
-    loaders, answers and errors) until the garbage collector came by. A 200-alias operation left about five
+    loaders, answers and errors) until the garbage collector came by. A 200-alias operation left about six
     thousand objects so; a collection of the older generation then stopped every request for tens
     of ms. Once the result is built nothing uses the helpers (the resolvers' ``info`` holds its
     own reference), so the cycle is cut there and the operation is freed with its result.

@@ -121,11 +121,8 @@ class GraphQLView:
                     200, self.page, [(b"cache-control", b"no-cache")], b"text/html; charset=utf-8"
                 )
         else:
-            raise RequestError(
-                405,
-                f"{method} is not served here: use POST, or GET for queries.",
-                headers=(("Allow", "GET, POST"),),
-            )
+            message = f"{method} is not served here: use POST, or GET for queries."
+            raise RequestError(405, message, headers=(("Allow", "GET, POST"),))
         return await self._run(services, method, params, incoming, graphql_response)
 
     async def _run(
@@ -157,7 +154,15 @@ class GraphQLView:
             kept = await responses.lookup(query, name, variables, scope)
             services.metrics.cache_lookup(RESPONSE, "miss" if kept is None else "hit")
             if kept is not None:
-                report_operation(services.metrics, DEBUG, "ok", started, name=name, calls=[(RESPONSE, "hit")])
+                report_operation(
+                    services.metrics,
+                    DEBUG,
+                    "ok",
+                    started,
+                    name=name,
+                    calls=[(RESPONSE, "hit")],
+                    trace_id=self.trace_id,
+                )
                 if self.tracer is not None:
                     answered_from_cache()
                 return kept_answer(kept, self.vary).unchanged(incoming)
@@ -173,7 +178,9 @@ class GraphQLView:
         if prepared.errors or operation is None:
             errors = [dict(e.formatted) for e in prepared.errors]
             errors = errors or [request_error(prepared.no_operation(name), "BAD_REQUEST")]
-            report_operation(services.metrics, INFO, "error", started, name=name, errors=errors)
+            report_operation(
+                services.metrics, INFO, "error", started, name=name, errors=errors, trace_id=self.trace_id
+            )
             return errors_only(400 if graphql_response else 200, errors)
 
         context = services.contexts(caller, self.today())
