@@ -194,7 +194,9 @@ async def soak(gateway: GatewayProcess, args: argparse.Namespace) -> Tally:
     tally = Tally()
     began = time.monotonic()
     until = began + args.minutes * 60
-    limits = httpx.Limits(max_connections=args.clients + 1)
+    # Idle connections are given up before the gateway's keep-alive timeout (5 s) closes them: at the
+    # same 5 s (httpx's default) a request can meet a connection as the gateway closes it, and fail.
+    limits = httpx.Limits(max_connections=args.clients + 1, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=gateway.url, timeout=120, trust_env=False, limits=limits) as client:
         await asyncio.gather(
             *(normal_client(client, seed, until, args.pause, tally) for seed in range(args.clients)),
