@@ -153,9 +153,7 @@ def test_a_dropped_connection_is_retried_twice_then_fails(eras: Any, dropping_se
     assert dropping_server.requests == 3
 
 
-def test_a_429_is_retried_no_sooner_than_itsretry_after_s(
-    make_gateway: GatewayFactory, figshare: Any
-) -> None:
+def test_a_429_is_retried_no_sooner_than_its_retry_after(make_gateway: GatewayFactory, figshare: Any) -> None:
     gateway = make_gateway(upstream_timeout_s=3, **FAST)
     figshare.faults.inject(TOTAL_PATH, status=429, headers={"Retry-After": "1"}, times=1)
     data_of(gateway.query(TOTAL))
@@ -180,7 +178,7 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for(
     assert len(figshare.log) == 1
 
 
-def test_after_a_429_the_upstream_is_left_alone_until_itsretry_after_s(
+def test_after_a_429_the_upstream_is_left_alone_until_its_retry_after(
     make_gateway: GatewayFactory, eras: Any, figshare: Any
 ) -> None:
     gateway = make_gateway(upstream_timeout_s=1, **FAST)

@@ -63,10 +63,15 @@ class Outgoing:
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 
+    def etag(self) -> str | None:
+        """The ``ETag`` this answer carries (public answers do), if any."""
+        found = next((v for k, v in self.headers if k == b"etag"), None)
+        return None if found is None else found.decode()
+
     def unchanged(self, incoming: Incoming) -> Outgoing:
         """304 when the client holds this answer already (its ETag matches)."""
-        etag = next((v for k, v in self.headers if k == b"etag"), None)
-        if etag is not None and incoming.if_none_match and etag.decode() in incoming.if_none_match:
+        etag = self.etag()
+        if etag is not None and incoming.if_none_match and etag in incoming.if_none_match:
             return Outgoing(304, b"", self.headers)
         return self
 
@@ -110,7 +115,7 @@ def answered(
     return Outgoing(status, body, headers)
 
 
-def kept(answer: Kept, vary: bytes) -> Outgoing:
+def kept_answer(answer: Kept, vary: bytes) -> Outgoing:
     """An answer from the response cache; ``Age`` says how old it is (and that it was kept)."""
     headers = [(b"vary", vary), (b"age", str(answer.age).encode())]
     if answer.private:

@@ -27,8 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import INTERNAL_MESSAGE, forget_tracebacks, graphql_error, request_error
 from gateway.execution import is_query
-from gateway.http.exchange import Incoming, Outgoing, answered, errors_only
-from gateway.http.exchange import kept as kept_answer
+from gateway.http.exchange import Incoming, Outgoing, answered, errors_only, kept_answer
 from gateway.http.params import (
     ClientGone,
     GraphQLParams,
@@ -211,7 +210,7 @@ class GraphQLView:
                 variables,
                 scope,
                 body=outgoing.body,
-                etag=etag_of(outgoing.body),
+                etag=outgoing.etag() or etag_of(outgoing.body),  # private answers carry none
                 ttl=context.calls.ttl_left(),
                 consulted_credentials=context.calls.consulted_credentials,
             )

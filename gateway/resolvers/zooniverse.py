@@ -112,7 +112,7 @@ class ErasLoader:
     def __init__(self, api: ErasAPI) -> None:
         # The load function holds the data source, not this object: a bound method here would make
         # the loader, its batches and every answer and error in them a reference cycle, left to
-        # the garbage collector after each operation (a 200-alias one: a thousand objects).
+        # the garbage collector after each operation instead of freed with it.
         self._loader: DataLoader[Ask, ErasCounts] = DataLoader(
             load_fn=functools.partial(_load_counts, api), cache=False
         )
