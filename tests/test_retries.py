@@ -22,9 +22,9 @@ from gateway.app import create_app
 from gateway.emulators.server import LoopbackServer
 from gateway.settings import Settings
 from gateway.upstream.retry import retry_after_s
+from gateway.upstream.transport import UpstreamTransport
 from tests.cache_support import ClockedFactory, FakeClock
 from tests.conftest import Gateway, GatewayFactory, codes, data_of, fixed_today
-from tests.upstream_support import OneSendTransport
 
 pytest_plugins = ("tests.cache_fixtures",)
 
@@ -142,7 +142,7 @@ def test_a_dropped_connection_is_retried_twice_then_fails(eras: Any, dropping_se
     settings = Settings(
         eras_url=eras.url, figshare_url=dropping_server.url, cache_url="none://", cache_secret="s", **FAST
     )
-    transport = OneSendTransport(max_connections=8)
+    transport = UpstreamTransport(max_connections=8)
     gateway = Gateway(LoopbackServer(create_app(settings, transport=transport, today=fixed_today)).start())
     try:
         result = gateway.query(TOTAL)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import aiohttp
 import httpx
 
 from gateway.auth import NO_CREDENTIALS, Auth, CallerCredentials
@@ -22,7 +21,6 @@ from gateway.upstream.datasource import DataSource
 from gateway.upstream.eras import ErasAPI
 from gateway.upstream.figshare import FigshareAPI
 from gateway.upstream.retry import Retrying
-from gateway.upstream.transport import UpstreamTransport
 
 SECRET = "test-secret"
 APIS: dict[str, type[DataSource]] = {"ERAS": ErasAPI, "FIGSHARE": FigshareAPI}
@@ -54,16 +52,6 @@ def make_upstream(
         retrying=Retrying(retries, 0.001),
         lock_wait_s=lock_wait_s,
     )
-
-
-class OneSendTransport(UpstreamTransport):
-    """The gateway's transport, without aiohttp's own second send of an idempotent request whose
-    connection dropped: what is sent again is then up to GATEWAY_UPSTREAM_RETRIES alone."""
-
-    def _session(self) -> aiohttp.ClientSession:
-        session = super()._session()
-        session._retry_connection = False  # no public switch; aiohttp's own test client does this
-        return session
 
 
 def data_source(
