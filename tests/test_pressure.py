@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from gateway.cache import CacheTrouble
-from gateway.errors import UpstreamUnavailable
+from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.calls import UpstreamRequest
 from gateway.upstream.retry import Pressure
@@ -155,6 +155,34 @@ async def test_a_pause_refuses_calls_without_counting_them_as_failures() -> None
         assert sent == []
     finally:
         await close(client)
+
+
+class _LateAdmission(Pressure):
+    """Admits a call only once its deadline has passed, without letting the event loop run its
+    timers meanwhile: as when the slot came from another call's timeout, handled by a busy loop
+    before this call's own timer."""
+
+    async def admit(self, deadline: float) -> None:
+        await super().admit(deadline)
+        while time.monotonic() < deadline:
+            pass  # the busy event loop itself, not a wait for something
+
+
+async def test_a_call_admitted_past_its_deadline_sends_nothing() -> None:
+    sent: list[str] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={"totals": 1})
+
+    client = make_upstream("FIGSHARE", upstream, timeout_s=0.05)
+    client.pressure = _LateAdmission("FIGSHARE")
+    try:
+        with pytest.raises(UpstreamTimeout):
+            await data_source(client).fetch(UpstreamRequest("GET", TOTAL_PATH))
+    finally:
+        await close(client)
+    assert sent == []
 
 
 class _TroubledBoard:

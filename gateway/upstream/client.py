@@ -246,6 +246,10 @@ class Upstream:
             async with asyncio.timeout(deadline - time.monotonic()):
                 await self.pressure.admit(deadline)
                 try:
+                    if time.monotonic() >= deadline:
+                        # Admitted as its deadline passed (a slot freed by another call's timeout,
+                        # before this call's own timer ran): nothing is sent that cannot be awaited.
+                        raise TimeoutError
                     started = time.monotonic()
                     log.debug("%s %s %s", self.source, request.method, request.target)
                     url = _url(self.base_url + request.target)
