@@ -11,6 +11,7 @@ share Redis share them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -34,31 +35,44 @@ class Kept:
     age: int = 0  # seconds since it was made (HTTP's Age header)
 
 
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where one request's answer is kept: its operation (document, name, variables) and the
+    caller's scope. Made once per request; its keys serve both the lookup and the store."""
+
+    operation: bytes  # a digest of the document, the operation name and the variables
+    scope: str
+
+    def key(self, scope: str) -> str:
+        return f"resp:v2:{hashlib.sha256(self.operation + scope.encode()).hexdigest()}"
+
+
 class ResponseCache:
     def __init__(self, cache: GuardedCache) -> None:
         self.cache = cache
 
     @staticmethod
-    def key(query: str, operation_name: str | None, variables: dict[str, Any] | None, scope: str) -> str:
-        document = hashlib.sha256(query.encode()).hexdigest()
+    def slot(query: str, operation_name: str | None, variables: dict[str, Any] | None, scope: str) -> Slot:
         material = b"\0".join(
             (
-                document.encode(),
+                _document_digest(query),
                 (operation_name or "").encode(),
                 orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
-                scope.encode(),
+                b"",
             )
         )
-        return f"resp:v1:{hashlib.sha256(material).hexdigest()}"
+        return Slot(hashlib.sha256(material).digest(), scope)
 
-    async def lookup(
-        self, query: str, operation_name: str | None, variables: dict[str, Any] | None, scope: str
-    ) -> Kept | None:
+    @classmethod
+    def key(cls, query: str, operation_name: str | None, variables: dict[str, Any] | None, scope: str) -> str:
+        return cls.slot(query, operation_name, variables, scope).key(scope)
+
+    async def lookup(self, slot: Slot) -> Kept | None:
         """The kept answer this caller may be served, if any."""
-        found = await self._fresh(self.key(query, operation_name, variables, scope))
-        if found is None and scope != PUBLIC_SCOPE:
+        found = await self._fresh(slot.key(slot.scope))
+        if found is None and slot.scope != PUBLIC_SCOPE:
             # An answer that consulted no credential is the same for every caller.
-            shared = await self._fresh(self.key(query, operation_name, variables, PUBLIC_SCOPE))
+            shared = await self._fresh(slot.key(PUBLIC_SCOPE))
             if shared is not None and shared[0].tag.startswith(SHARED):
                 found = shared
         if found is None:
@@ -77,25 +91,23 @@ class ResponseCache:
         return (entry, now) if entry.fresh(now) else None
 
     async def store(
-        self,
-        query: str,
-        operation_name: str | None,
-        variables: dict[str, Any] | None,
-        scope: str,
-        *,
-        body: bytes,
-        etag: str,
-        ttl: float,
-        consulted_credentials: bool,
+        self, slot: Slot, *, body: bytes, etag: str, ttl: float, consulted_credentials: bool
     ) -> None:
         if ttl <= 0:
             return
+        scope = slot.scope
         if not consulted_credentials:
             who, scope = SHARED, PUBLIC_SCOPE
         else:
             who = CALLERS if scope == PUBLIC_SCOPE else PRIVATE
         entry = Entry(body, self.cache.clock(), ttl, f"{who} {etag}")
-        await self.cache.set(self.key(query, operation_name, variables, scope), entry, keep_for=ttl)
+        await self.cache.set(slot.key(scope), entry, keep_for=ttl)
+
+
+# The same few documents come back with every request: their digests are kept.
+@functools.lru_cache(maxsize=1024)
+def _document_digest(query: str) -> bytes:
+    return hashlib.sha256(query.encode()).digest()
 
 
 def etag_of(body: bytes) -> str:

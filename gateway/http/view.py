@@ -149,8 +149,10 @@ class GraphQLView:
         variables, name = params.variables, params.operation_name
         # Traced answers are made afresh: they say what this request did.
         responses = None if incoming.trace or incoming.ftv1 else services.responses
+        slot = None
         if responses is not None:
-            kept = await responses.lookup(query, name, variables, scope)
+            slot = responses.slot(query, name, variables, scope)
+            kept = await responses.lookup(slot)
             services.metrics.cache_lookup(RESPONSE, "miss" if kept is None else "hit")
             if kept is not None:
                 report_operation(
@@ -203,12 +205,9 @@ class GraphQLView:
             refusals=context.calls.refusals,
             trace_id=self.trace_id,
         )
-        if keep and responses is not None:
+        if keep and responses is not None and slot is not None:
             await responses.store(
-                query,
-                name,
-                variables,
-                scope,
+                slot,
                 body=outgoing.body,
                 etag=outgoing.etag() or etag_of(outgoing.body),  # private answers carry none
                 ttl=context.calls.ttl_left(),

@@ -34,10 +34,7 @@ def cache(memory: MemoryCache) -> ResponseCache:
 
 async def store(cache: ResponseCache, scope: str, *, consulted: bool, ttl: float = 60, **key: Any) -> None:
     await cache.store(
-        key.get("query", QUERY),
-        key.get("name"),
-        key.get("variables"),
-        scope,
+        ResponseCache.slot(key.get("query", QUERY), key.get("name"), key.get("variables"), scope),
         body=BODY,
         etag=etag_of(BODY),
         ttl=ttl,
@@ -46,7 +43,9 @@ async def store(cache: ResponseCache, scope: str, *, consulted: bool, ttl: float
 
 
 async def lookup(cache: ResponseCache, scope: str, **key: Any) -> Kept | None:
-    return await cache.lookup(key.get("query", QUERY), key.get("name"), key.get("variables"), scope)
+    return await cache.lookup(
+        ResponseCache.slot(key.get("query", QUERY), key.get("name"), key.get("variables"), scope)
+    )
 
 
 # ---------------------------------------------------------------------- keys
@@ -54,7 +53,7 @@ async def lookup(cache: ResponseCache, scope: str, **key: Any) -> Kept | None:
 
 def test_keys_cover_document_operation_variables_and_scope() -> None:
     key = ResponseCache.key(QUERY, "Q", {"id": "1"}, PUBLIC_SCOPE)
-    assert key.startswith("resp:v1:")
+    assert key.startswith("resp:v2:")
     others = {
         ResponseCache.key(QUERY + " ", "Q", {"id": "1"}, PUBLIC_SCOPE),
         ResponseCache.key(QUERY, "R", {"id": "1"}, PUBLIC_SCOPE),
