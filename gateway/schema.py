@@ -8,6 +8,8 @@ from typing import Any
 import strawberry
 from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.tools import merge_types
 
 from gateway.errors import BadUserInput
@@ -56,8 +58,28 @@ def _entity(index: int, representation: Any) -> Any:
         return exc
 
 
+class KeptNames(NameConverter):
+    """Strawberry's names, each converted once: it converts every argument's Python name to its
+    GraphQL name again each time a field's arguments are read, on every request."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_camel_case=True)
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
+
+
 def create_schema() -> GatewaySchema:
-    return GatewaySchema(query=Query, types=FIGSHARE_TYPES, scalar_overrides=SCALAR_OVERRIDES)
+    return GatewaySchema(
+        query=Query,
+        types=FIGSHARE_TYPES,
+        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(name_converter=KeptNames()),
+    )
 
 
 schema = create_schema()
