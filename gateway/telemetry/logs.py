@@ -173,13 +173,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def _text_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return ",".join(
-            f"{k}:{_text_value(v)}" if isinstance(v, dict) else f"{k}={v}" for k, v in value.items()
-        )
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
+    kind = type(value)  # exact types first: most values are plain text and numbers
+    if kind is dict:
+        return ",".join(f"{k}:{_text_value(v)}" if type(v) is dict else f"{k}={v}" for k, v in value.items())
+    if kind is list or kind is tuple:
+        return ",".join(map(str, value))
     return str(value)
+
+
+_UNSAID: tuple[Any, ...] = (None, {}, [])  # fields with these values are left out of a text line
 
 
 class TextFormatter(logging.Formatter):
@@ -206,7 +208,7 @@ class TextFormatter(logging.Formatter):
             extra.append(f"request_id={rid}")
         fields = getattr(record, "fields", None)
         if fields:
-            extra += [f"{k}={_text_value(v)}" for k, v in fields.items() if v not in (None, {}, [])]
+            extra += [f"{k}={_text_value(v)}" for k, v in fields.items() if v not in _UNSAID]
         if extra:
             first, newline, rest = text.partition("\n")  # after the message, before a traceback
             text = f"{first} {' '.join(extra)}{newline}{rest}"
