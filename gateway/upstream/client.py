@@ -110,6 +110,7 @@ class Upstream:
         self.lock_wait_s = lock_wait_s
         self.metrics = metrics
         self._inflight: dict[str, asyncio.Future[Answer]] = {}
+        self._circuit_reported: bool | None = None
 
     def cache_key(self, request: UpstreamRequest) -> str:
         """From the request itself plus the credential scope: never the credential.
@@ -230,11 +231,18 @@ class Upstream:
                 self.breaker.failure()
             else:
                 self.breaker.success()  # it answered, if only to refuse
-            self.metrics.circuit(self.source, self.breaker.is_open)
+            self._report_circuit()
             raise
         self.breaker.success()
-        self.metrics.circuit(self.source, self.breaker.is_open)
+        self._report_circuit()
         return body
+
+    def _report_circuit(self) -> None:
+        """The breaker's state for the metrics, when it changed (and after the first call)."""
+        is_open = self.breaker.is_open
+        if is_open is not self._circuit_reported:
+            self._circuit_reported = is_open
+            self.metrics.circuit(self.source, is_open)
 
     async def _attempt(self, request: UpstreamRequest, hooks: ResponseHooks, deadline: float) -> bytes:
         """One request on the wire, admitted by the upstream's pressure and bounded by the deadline."""
@@ -253,7 +261,9 @@ class Upstream:
                     started = time.monotonic()
                     log.debug("%s %s %s", self.source, request.method, request.target)
                     url = _url(self.base_url + request.target)
-                    outgoing = httpx.Request(request.method, url, headers=headers, content=request.body)
+                    # As a stream: httpx then skips preparing headers the transport sets anyway.
+                    content = httpx.ByteStream(request.body or b"")
+                    outgoing = httpx.Request(request.method, url, headers=headers, stream=content)
                     response = await self.transport.handle_async_request(outgoing)
                     try:
                         body = await response.aread()
