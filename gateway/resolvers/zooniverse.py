@@ -71,6 +71,13 @@ class Ask:
 
 def plan(route: ErasRoute, needs: Sequence[Need]) -> tuple[list[ErasFlags], list[int]]:
     """The requests that answer ``needs`` of one query, and which request serves each need."""
+    requests, serving = _planned(route, tuple(needs))
+    return list(requests), list(serving)
+
+
+# Operations ask the same few combinations of needs again and again: each is planned once.
+@functools.lru_cache(maxsize=512)
+def _planned(route: ErasRoute, needs: tuple[Need, ...]) -> tuple[tuple[ErasFlags, ...], tuple[int, ...]]:
     periods = list(dict.fromkeys(n.period for n in needs if n.period))
     requests = [ErasFlags(period=p) for p in periods] or [ErasFlags()]
     order_slot: dict[str, int] = {}
@@ -103,7 +110,7 @@ def plan(route: ErasRoute, needs: Sequence[Need]) -> tuple[list[ErasFlags], list
             return next(i for i, r in enumerate(requests) if r.period == need.period)
         return 0
 
-    return requests, [serving(n) for n in needs]
+    return tuple(requests), tuple(serving(n) for n in needs)
 
 
 class ErasLoader:
