@@ -154,6 +154,16 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off(connect: Callable[[], socket.
     assert trickle(connect(), request) < len(request) - len(QUERY)
 
 
+def test_headers_trickled_after_a_kept_alive_request_are_cut_off_too(
+    connect: Callable[[], socket.socket],
+) -> None:
+    sock = connect()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+    assert answer(sock) == (200, b'{"status":"ok"}')
+    request = post(QUERY, f"Content-Length: {len(QUERY)}", "X-Padding: " + "p" * 200)
+    assert trickle(sock, request) < len(request) - len(QUERY)
+
+
 def test_a_body_sent_a_byte_at_a_time_is_cut_off(connect: Callable[[], socket.socket]) -> None:
     sock = connect()
     body = QUERY + b" " * 200
