@@ -201,17 +201,26 @@ class TextFormatter(logging.Formatter):
         return f"{self._stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        extra = []
+        # logging.Formatter.format's steps, with the format string's fixed shape written out: its
+        # generic %-style formatting of the record's whole __dict__ was a third of each line.
+        record.message = record.getMessage()
+        text = f"{self.formatTime(record)} {record.levelname} {record.name}: {record.message}"
+        extra = ""
         rid = getattr(record, "request_id", "")
         if rid:
-            extra.append(f"request_id={rid}")
+            extra = f" request_id={rid}"
         fields = getattr(record, "fields", None)
         if fields:
-            extra += [f"{k}={_text_value(v)}" for k, v in fields.items() if v not in _UNSAID]
+            extra += "".join(f" {k}={_text_value(v)}" for k, v in fields.items() if v not in _UNSAID)
         if extra:
-            first, newline, rest = text.partition("\n")  # after the message, before a traceback
-            text = f"{first} {' '.join(extra)}{newline}{rest}"
+            first, newline, rest = text.partition("\n")  # after a message's first line
+            text = f"{first}{extra}{newline}{rest}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text = f"{text}\n{record.exc_text}"
+        if record.stack_info:
+            text = f"{text}\n{self.formatStack(record.stack_info)}"
         return scrub(text)
 
 
