@@ -38,7 +38,6 @@ from gateway.http.params import (
     wants_graphql_response,
 )
 from gateway.http.persisted import PersistedQueryNotFound
-from gateway.http.response_cache import etag_of
 from gateway.telemetry.ftv1 import FieldTracer
 from gateway.telemetry.logs import REQUEST_ID, log_operation, operation_log, report_operation, request_id
 from gateway.telemetry.tracing import answered_from_cache, operation_span, trace_id
@@ -209,7 +208,7 @@ class GraphQLView:
             await responses.store(
                 slot,
                 body=outgoing.body,
-                etag=outgoing.etag() or etag_of(outgoing.body),  # private answers carry none
+                etag=outgoing.etag() or "",  # private answers carry none, kept or not
                 ttl=context.calls.ttl_left(),
                 consulted_credentials=context.calls.consulted_credentials,
             )
