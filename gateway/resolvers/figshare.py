@@ -9,6 +9,7 @@ Every ``publicArticleCount`` of an operation goes in one ``POST /count/articles`
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from collections.abc import Iterable, Sequence
@@ -162,7 +163,9 @@ class ArticleCountLoader:
     def __init__(self, api: FigshareAPI) -> None:
         # A function holding the data source, not a bound method: no reference cycle (ErasLoader).
         self._loader: DataLoader[tuple[str, tuple[str | int, ...]], int] = DataLoader(
-            load_fn=functools.partial(_count_articles, api), cache=False
+            load_fn=functools.partial(_count_articles, api),
+            cache=False,
+            loop=asyncio.get_running_loop(),
         )
 
     async def count(self, group_id: str, path: tuple[str | int, ...] = ()) -> int:
