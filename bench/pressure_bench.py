@@ -41,8 +41,8 @@ import redis  # noqa: E402
 
 from gateway.cache import Cache, GuardedCache, create_cache  # noqa: E402
 from gateway.upstream.breaker import CircuitBreaker  # noqa: E402
-from gateway.upstream.calls import UpstreamRequest  # noqa: E402
-from gateway.upstream.client import TtlPolicy, Upstream  # noqa: E402
+from gateway.upstream.calls import TtlPolicy, UpstreamRequest  # noqa: E402
+from gateway.upstream.client import Upstream  # noqa: E402
 from gateway.upstream.retry import Pressure, Retrying  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379/15"

@@ -27,7 +27,8 @@ from gateway.settings import Settings
 from gateway.telemetry.metrics import NO_METRICS, Metrics
 from gateway.upstream import UPSTREAMS
 from gateway.upstream.breaker import CircuitBreaker
-from gateway.upstream.client import TtlPolicy, Upstream
+from gateway.upstream.calls import TtlPolicy
+from gateway.upstream.client import Upstream
 from gateway.upstream.retry import Pressure, Retrying
 from gateway.upstream.transport import UpstreamTransport
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.cache import MemoryCache, RedisBackedCache
+from gateway.errors import NotFound
 from gateway.upstream.calls import CallLog, UpstreamRequest
 from gateway.upstream.client import Upstream
 from tests.cache_support import GatewayProcess, RedisSpace
@@ -216,6 +217,62 @@ async def test_a_caller_going_away_does_not_cancel_the_fetch_for_the_others() ->
         await close(client)
     assert sent == [TOTAL_PATH]
     assert [r.outcome for r in second_calls.records] == ["coalesced"]
+
+
+async def test_a_detached_caller_leads_in_its_own_task_and_the_others_share_its_answer() -> None:
+    asked, answer_now = asyncio.Event(), asyncio.Event()
+    sent: list[str] = []
+
+    async def upstream(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        asked.set()
+        await answer_now.wait()
+        return httpx.Response(200, json={"totals": 4})
+
+    client = make_upstream("FIGSHARE", upstream, cache=MemoryCache(10))
+    try:
+        # As a DataLoader's batch asks: in a task no client's request owns.
+        leading_calls, staying_calls = CallLog(), CallLog()
+        leading = asyncio.create_task(data_source(client, leading_calls).fetch_all([TOTALS], detached=True))
+        staying = asyncio.create_task(fetch(client, TOTALS, staying_calls))
+        leaving = asyncio.create_task(fetch(client, TOTALS))
+        # All three are waiting on the one request by the time it reaches the upstream.
+        await asked.wait()
+        leaving.cancel()  # a follower's client went away: the others are not concerned
+        answer_now.set()
+        assert await leading == [{"totals": 4}]
+        assert await staying == {"totals": 4}
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+    finally:
+        await close(client)
+    assert sent == [TOTAL_PATH]
+    assert [r.outcome for r in leading_calls.records] == ["miss"]
+    assert [r.outcome for r in staying_calls.records] == ["coalesced"]
+
+
+async def test_a_detached_leaders_failure_reaches_the_callers_sharing_it() -> None:
+    asked, answer_now = asyncio.Event(), asyncio.Event()
+
+    async def upstream(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        await answer_now.wait()
+        return httpx.Response(404, json={"message": "no such article"})
+
+    client = make_upstream("FIGSHARE", upstream, cache=MemoryCache(10))
+    try:
+        leading = asyncio.create_task(
+            data_source(client).fetch_all([TOTALS], detached=True, return_exceptions=True)
+        )
+        following = asyncio.create_task(fetch(client, TOTALS))
+        await asked.wait()
+        answer_now.set()
+        [failure] = await leading
+        assert isinstance(failure, NotFound)
+        with pytest.raises(NotFound):
+            await following
+    finally:
+        await close(client)
 
 
 @pytest.mark.redis

@@ -15,8 +15,8 @@ import httpx
 from gateway.auth import NO_CREDENTIALS, Auth, CallerCredentials
 from gateway.cache import Cache, GuardedCache
 from gateway.upstream.breaker import CircuitBreaker
-from gateway.upstream.calls import CallLog
-from gateway.upstream.client import TtlPolicy, Upstream
+from gateway.upstream.calls import CallLog, TtlPolicy
+from gateway.upstream.client import Upstream
 from gateway.upstream.datasource import DataSource
 from gateway.upstream.eras import ErasAPI
 from gateway.upstream.figshare import FigshareAPI

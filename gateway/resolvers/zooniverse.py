@@ -121,7 +121,9 @@ class ErasLoader:
         # the loader, its batches and every answer and error in them a reference cycle, left to
         # the garbage collector after each operation instead of freed with it.
         self._loader: DataLoader[Ask, ErasCounts] = DataLoader(
-            load_fn=functools.partial(_load_counts, api), cache=False
+            load_fn=functools.partial(_load_counts, api),
+            cache=False,
+            loop=asyncio.get_running_loop(),
         )
 
     async def counts(self, query: ErasQuery, need: Need, path: tuple[str | int, ...] = ()) -> ErasCounts:
@@ -141,7 +143,8 @@ async def _load_counts(api: ErasAPI, asks: Sequence[Ask]) -> list[ErasCounts | B
             if asks[index].path and list(asks[index].path) not in paths[slot]:
                 paths[slot].append(list(asks[index].path))
         try:
-            answers = await api.counts_each(query, flags, paths)
+            # In the DataLoader's batch task, which no field's cancellation reaches.
+            answers = await api.counts_each(query, flags, paths, detached=True)
         except Exception as exc:  # refused before sending (credentials, budget): every need fails
             answers = [exc] * len(flags)
         for index, slot in zip(indexes, serving, strict=True):

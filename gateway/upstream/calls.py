@@ -1,6 +1,7 @@
 """One operation's upstream requests: what is sent, what each call did, and the call budget.
 
-``UpstreamRequest`` is complete enough to send and to key a cache entry. ``CallLog`` is made per
+``UpstreamRequest`` is complete enough to send and to key a cache entry; ``TtlPolicy`` says how
+long its answer stays fresh, ``ResponseHooks`` how its data source reads the answer. ``CallLog`` is made per
 operation: it remembers each distinct request (so identical ones are made once), counts them
 against the operation's budget as they are planned, and records what each call did for the
 ``X-Stats-Trace`` extension, ``Cache-Control`` and the response cache's lifetime.
@@ -11,11 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
+import orjson
+
 from gateway.auth import PUBLIC, Forwarding
-from gateway.errors import BudgetExceeded
+from gateway.errors import BudgetExceeded, UpstreamError
 
 Outcome = Literal["hit", "miss", "stale", "coalesced"]
 
@@ -119,3 +122,39 @@ class CallLog:
     def ttl_left(self) -> float:
         """The shortest remaining freshness of the answers used (how long the response may live)."""
         return min((r.ttl_left_s for r in self.records), default=0.0)
+
+
+class ResponseHooks(Protocol):
+    """What the source's data source says about its answers (``datasource.DataSource``)."""
+
+    def parse_body(self, body: bytes) -> Any: ...
+
+    def error_from_response(
+        self, request: UpstreamRequest, status: int, body: bytes, retry_after_s: float | None
+    ) -> UpstreamError: ...
+
+
+@dataclass(frozen=True)
+class TtlPolicy:
+    """How long answers stay fresh, and how long past that they may be served on failure."""
+
+    past_s: float = 86_400
+    recent_s: float = 60
+    private_s: float = 60
+    max_stale_s: float = 86_400
+
+    def ttl(self, request: UpstreamRequest) -> float:
+        ttl = self.past_s if request.settled else self.recent_s
+        if request.forwarding.credentialed:
+            ttl = min(ttl, self.private_s)
+        return ttl
+
+
+def canonical_json(body: bytes | None) -> str | None:
+    """JSON bodies with sorted keys and no spacing, so equal bodies key equally."""
+    if body is None:
+        return None
+    try:
+        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")

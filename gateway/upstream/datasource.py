@@ -23,6 +23,7 @@ from gateway.upstream.calls import CallLog, CallRecord, UpstreamRequest
 from gateway.upstream.client import Upstream
 
 Path = list[str | int]
+Paths = Sequence[Sequence[Path]]  # for each request, the fields it serves
 
 
 class DataSource:
@@ -58,31 +59,36 @@ class DataSource:
     async def fetch_all(
         self,
         requests: Sequence[UpstreamRequest],
-        paths: Sequence[Sequence[Path]] | None = None,
+        paths: Paths | None = None,
         *,
         return_exceptions: bool = False,
+        detached: bool = False,
     ) -> list[Any]:
         """Answers to all ``requests`` (one field's), budgeted together: all are sent or none.
 
-        ``paths[i]`` are the fields request ``i`` serves.
+        ``paths[i]`` are the fields request ``i`` serves. ``detached``: the caller runs in a task
+        no client's request owns (a DataLoader's batch), see ``Upstream.fetch``.
         """
         keys = [self.upstream.cache_key(r) for r in requests]
         self.calls.reserve(keys)
         served = paths or [()] * len(requests)
         if len(requests) == 1:  # no gather, no task: most fields need one request
             try:
-                return [await self._shared(requests[0], keys[0], served[0])]
+                return [await self._shared(requests[0], keys[0], served[0], detached)]
             except Exception as exc:
                 if return_exceptions:
                     return [exc]
                 raise
+        # gather runs each in a task of its own, which the caller's cancellation cancels.
         answers = await asyncio.gather(
             *(self._shared(r, k, p) for r, k, p in zip(requests, keys, served, strict=True)),
             return_exceptions=return_exceptions,
         )
         return list(answers)
 
-    async def _shared(self, request: UpstreamRequest, key: str, paths: Sequence[Path]) -> Any:
+    async def _shared(
+        self, request: UpstreamRequest, key: str, paths: Sequence[Path], detached: bool = False
+    ) -> Any:
         """Identical requests of one operation are made (and read) once: the first asker fetches."""
         for path in paths:
             self.calls.served(key, path)
@@ -91,7 +97,7 @@ class DataSource:
             return await asyncio.shield(shared)  # one asker going away leaves it to the others
         shared = self.calls.memo[key] = asyncio.get_running_loop().create_future()
         try:
-            value = await self._load(request, key)
+            value = await self._load(request, key, detached)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 shared.cancel()
@@ -102,8 +108,8 @@ class DataSource:
         shared.set_result(value)
         return value
 
-    async def _load(self, request: UpstreamRequest, key: str) -> Any:
-        answer = await self.upstream.fetch(request, key, self)
+    async def _load(self, request: UpstreamRequest, key: str, detached: bool = False) -> Any:
+        answer = await self.upstream.fetch(request, key, self, detached=detached)
         now = self.upstream.cache.clock()
         self.calls.add(
             CallRecord(

@@ -19,7 +19,7 @@ from gateway.dates import Window
 from gateway.errors import Forbidden, UpstreamError
 from gateway.upstream.body import BodyReader, window_params
 from gateway.upstream.calls import UpstreamRequest
-from gateway.upstream.datasource import DataSource, Path
+from gateway.upstream.datasource import DataSource, Path, Paths
 
 SOURCE = "ERAS"
 T = TypeVar("T")
@@ -106,11 +106,10 @@ def build_params(query: ErasQuery, flags: ErasFlags) -> tuple[tuple[str, str], .
     return tuple(params)
 
 
-# ---------------------------------------------------------------------- answers
-
-
 @dataclass(frozen=True)
 class ErasBucket:
+    """One bucket of an answer's time series (the answers' shapes follow)."""
+
     start: date
     count: int
     session_time: float | None
@@ -256,14 +255,17 @@ class ErasAPI(DataSource):
         )
 
     async def counts_each(
-        self, query: ErasQuery, flags: Sequence[ErasFlags], paths: Sequence[Sequence[Path]] | None = None
+        self,
+        query: ErasQuery,
+        flags: Sequence[ErasFlags],
+        paths: Paths | None = None,
+        *,
+        detached: bool = False,
     ) -> list[ErasCounts | BaseException]:
-        """One request per flag set (budgeted together); each answer read, or its failure.
-
-        ``paths[i]`` are the fields request ``i`` serves.
-        """
+        """One request per flag set (budgeted together), each answer read or its failure; ``paths[i]``
+        are the fields request ``i`` serves, ``detached`` as in ``DataSource.fetch_all``."""
         requests = [self.request(query, f) for f in flags]
-        answers = await self.fetch_all(requests, paths, return_exceptions=True)
+        answers = await self.fetch_all(requests, paths, return_exceptions=True, detached=detached)
         return [a if isinstance(a, BaseException) else _read_or_error(read_counts, a) for a in answers]
 
     async def breakdown(self, query: ErasQuery, path: Path | None = None) -> tuple[ErasMember, ...]:
