@@ -44,7 +44,9 @@ class Slot:
     scope: str
 
     def key(self, scope: str) -> str:
-        return f"resp:v2:{hashlib.sha256(self.operation + scope.encode()).hexdigest()}"
+        if scope == PUBLIC_SCOPE:
+            return _public_key(self.operation)  # asked on every lookup: kept per operation
+        return _key(self.operation, scope)
 
 
 class ResponseCache:
@@ -102,6 +104,15 @@ class ResponseCache:
             who = CALLERS if scope == PUBLIC_SCOPE else PRIVATE
         entry = Entry(body, self.cache.clock(), ttl, f"{who} {etag}")
         await self.cache.set(slot.key(scope), entry, keep_for=ttl)
+
+
+def _key(operation: bytes, scope: str) -> str:
+    return f"resp:v2:{hashlib.sha256(operation + scope.encode()).hexdigest()}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(operation: bytes) -> str:
+    return _key(operation, PUBLIC_SCOPE)
 
 
 # The same few documents come back with every request: their digests are kept.
