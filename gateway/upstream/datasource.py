@@ -43,12 +43,21 @@ class DataSource:
         self.caller = caller
         self.calls = calls
         self.today = today
+        self._forwarded: dict[Access, Forwarding] = {}
 
     def forwarding(self, access: Access, what: str) -> Forwarding:
-        """What of the caller's credential goes with a request to a route of ``access``."""
+        """What of the caller's credential goes with a request to a route of ``access``.
+
+        The same for every request of this operation to routes of that access: made once (its
+        scope is an HMAC of the credential), as a failure (UNAUTHENTICATED) is raised each time."""
         if access is not Access.PUBLIC:
             self.calls.consulted_credentials = True
-        return self.auth.forwarding(self.source, access, self.caller, what=what)
+        found = self._forwarded.get(access)
+        if found is None:
+            found = self._forwarded[access] = self.auth.forwarding(
+                self.source, access, self.caller, what=what
+            )
+        return found
 
     async def fetch(self, request: UpstreamRequest, path: Path | None = None) -> Any:
         """The parsed answer to ``request`` (which serves the field at ``path``), budgeted."""
