@@ -4,14 +4,13 @@
           -> stale-if-error -> store
 
 ``Upstream`` is made once per upstream by the lifespan. Identical requests are made once: among
-concurrent operations of this process (one shared task per cache key, which no single caller's
-cancellation stops), and among processes sharing a Redis cache (cache leases with a bounded wait).
-Only answers are cached, never errors. When a call fails with a transient error and an expired
-answer is still held within the maximum staleness, that answer is served as ``stale``.
+concurrent operations of this process (led by a task no single caller's cancellation stops: one of
+its own, or a DataLoader's batch), and among processes sharing a Redis cache (leases, a bounded
+wait). Only answers are cached, never errors; when a call fails with a transient error, an expired
+answer still held within the maximum staleness is served as ``stale``.
 
-Sending goes through an ``httpx`` transport directly (``handle_async_request``): the gateway needs
-none of the client's cookie jar, redirects or proxy handling, and skipping them halves the cost of
-a call (bench/README.md). The transport is the test seam: ``httpx.MockTransport`` plugs in here.
+Sending goes through an ``httpx`` transport directly, without the client's cookie jar, redirects
+and proxies (half the cost of a call, bench/README.md); it is the test seam (``MockTransport``).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import httpx
 import orjson
 
 from gateway import __version__
-from gateway.cache import Entry, GuardedCache
+from gateway.cache import Entry, GuardedCache, Lease
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, from_transport
 from gateway.telemetry.metrics import NO_METRICS, Metrics
 from gateway.upstream.breaker import CircuitBreaker
@@ -38,6 +37,7 @@ from gateway.upstream.retry import Pressure, Refused, Retrying, retry_after_s
 log = logging.getLogger("gateway.upstream")
 
 USER_AGENT = f"stats-gateway/{__version__}"
+NO_LEASE = Lease("", "")  # fetching alone: nothing to release
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +146,8 @@ class Upstream:
     async def _lead_here(
         self, request: UpstreamRequest, key: str, held: Entry | None, hooks: ResponseHooks
     ) -> Answer:
-        """Lead in the caller's own (detached) task: concurrent callers wait on a future it
-        settles. A task of its own, and the shield each caller needs against it, cost 2% of an
-        uncached operation; a detached task needs neither, as no caller going away cancels it."""
+        """Lead in the caller's own (detached) task, which no caller going away cancels: no task of
+        its own, nor a shield per caller (2% of an uncached operation). The others await ``flight``."""
         flight: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._inflight[key] = flight
         try:
@@ -178,7 +177,8 @@ class Upstream:
         """Fetch as the one caller in this process; coordinate with other processes."""
         # Held for as long as one fetch may take; a holder that dies frees it by expiry.
         hold_for = self.timeout_s + 1
-        lease = await self.cache.acquire(key, hold_for)
+        # Only a shared cache has other processes to coordinate with.
+        lease = await self.cache.acquire(key, hold_for) if self.cache.shared else NO_LEASE
         try:
             entry = await self.cache.get(key) if self.cache.shared else None
             if entry is not None and entry.fresh(self.cache.clock()):
@@ -211,7 +211,7 @@ class Upstream:
                 await self.cache.set(key, entry, keep_for=ttl + self.policy.max_stale_s)
             return Answer(body, entry, "miss", value)
         finally:
-            if lease is not None:
+            if lease is not None and lease.token:
                 await self.cache.release(lease)
 
     async def _send(self, request: UpstreamRequest, hooks: ResponseHooks) -> bytes:
