@@ -29,7 +29,7 @@ ERAS, FIGSHARE = "ERAS", "FIGSHARE"
 _SENDABLE = re.compile(r"[\x20-\x7e]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Credential:
     """A caller's credential: the exact ``Authorization`` value to send upstream."""
 
@@ -46,7 +46,7 @@ class Credential:
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallerCredentials:
     """The credentials one GraphQL request arrived with."""
 
@@ -68,7 +68,7 @@ class Access(Enum):
     REQUIRED = "required"  # sent; without one the gateway answers UNAUTHENTICATED itself
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Forwarding:
     """The outcome of routing a credential: headers to add and the cache scope they imply."""
 

@@ -37,7 +37,8 @@ class RequestError(Exception):
         self.headers = headers
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (one per request; frozen sets each field through object.__setattr__). Never changed.
+@dataclass(slots=True)
 class GraphQLParams:
     query: str | None
     variables: dict[str, Any] | None

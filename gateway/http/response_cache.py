@@ -35,7 +35,8 @@ class Kept:
     age: int = 0  # seconds since it was made (HTTP's Age header)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (one per request; frozen sets each field through object.__setattr__). Never changed.
+@dataclass(slots=True)
 class Slot:
     """Where one request's answer is kept: its operation (document, name, variables) and the
     caller's scope. Made once per request; its keys serve both the lookup and the store."""

@@ -60,7 +60,8 @@ class Need:
 PLAIN = Need()  # the counts alone: what total and activeUsers read
 
 
-@dataclass(frozen=True)
+# Not frozen (one per request; frozen sets each field through object.__setattr__). Never changed.
+@dataclass(slots=True)
 class Ask:
     """One need of the stats object at ``path``."""
 
@@ -69,15 +70,9 @@ class Ask:
     path: tuple[str | int, ...] = ()
 
 
-def plan(route: ErasRoute, needs: Sequence[Need]) -> tuple[list[ErasFlags], list[int]]:
+@functools.lru_cache(maxsize=512)  # operations ask the same few combinations again and again
+def plan(route: ErasRoute, needs: tuple[Need, ...]) -> tuple[tuple[ErasFlags, ...], tuple[int, ...]]:
     """The requests that answer ``needs`` of one query, and which request serves each need."""
-    requests, serving = _planned(route, tuple(needs))
-    return list(requests), list(serving)
-
-
-# Operations ask the same few combinations of needs again and again: each is planned once.
-@functools.lru_cache(maxsize=512)
-def _planned(route: ErasRoute, needs: tuple[Need, ...]) -> tuple[tuple[ErasFlags, ...], tuple[int, ...]]:
     periods = list(dict.fromkeys(n.period for n in needs if n.period))
     requests = [ErasFlags(period=p) for p in periods] or [ErasFlags()]
     order_slot: dict[str, int] = {}
@@ -137,7 +132,7 @@ async def _load_counts(api: ErasAPI, asks: Sequence[Ask]) -> list[ErasCounts | B
     results: list[ErasCounts | BaseException] = [RuntimeError("not planned")] * len(asks)
 
     async def run(query: ErasQuery, indexes: list[int]) -> None:
-        flags, serving = plan(query.route, [asks[i].need for i in indexes])
+        flags, serving = plan(query.route, tuple(asks[i].need for i in indexes))
         paths: list[list[Path]] = [[] for _ in flags]
         for index, slot in zip(indexes, serving, strict=True):
             if asks[index].path and list(asks[index].path) not in paths[slot]:

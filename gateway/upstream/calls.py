@@ -23,7 +23,8 @@ from gateway.errors import BudgetExceeded, UpstreamError
 Outcome = Literal["hit", "miss", "stale", "coalesced"]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (one per request; frozen sets each field through object.__setattr__). Never changed.
+@dataclass(slots=True)
 class UpstreamRequest:
     """A request to one upstream, complete enough to send and to key a cache entry."""
 
@@ -49,7 +50,8 @@ class UpstreamRequest:
         return f"{self.path}?{urlencode(self.params, safe=',')}"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (one per request; frozen sets each field through object.__setattr__). Never changed.
+@dataclass(slots=True)
 class CallRecord:
     """What one upstream call of an operation did."""
 

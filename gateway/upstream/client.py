@@ -40,13 +40,12 @@ USER_AGENT = f"stats-gateway/{__version__}"
 NO_LEASE = Lease("", "")  # fetching alone: nothing to release
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (one per request; frozen sets each field through object.__setattr__). Never changed.
+@dataclass(slots=True)
 class Answer:
-    """An upstream body, the entry it is (or was) cached as, and how it was obtained.
-
-    ``value`` is the parsed body when this call parsed it (a fetch, shared by coalesced callers:
-    treat it as immutable), None when it came from the cache.
-    """
+    """An upstream body, the entry it is (or was) cached as, and how it was obtained. ``value`` is
+    the parsed body when this call parsed it (a fetch, shared by coalesced callers: treat it as
+    immutable), None when it came from the cache."""
 
     body: bytes
     entry: Entry
