@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The upstream transport: httpx's own pool against aiohttp's, for the same requests.
+"""The upstream transport: httpx's own pool against the gateway's (aiohttp's pool), for the same requests.
 
     python bench/transport_bench.py [--requests 4000] [--concurrency 32]
 
@@ -9,10 +9,10 @@ latency to 0 so the client's own CPU is what is measured. For each way of sendin
 ``--requests`` times, ``--concurrency`` at a time, after a warm-up; the CPU time of this process
 per request is printed, with the requests per second.
 
-- httpx.AsyncClient (httpcore's pool): what the gateway used before;
-- httpx.AsyncClient on httpx-aiohttp's AiohttpTransport;
+- httpx.AsyncClient (httpcore's pool): what the gateway used first;
+- httpx.AsyncClient on the gateway's transport (``upstream/transport.py``: aiohttp's pool);
 - the transport alone (httpx.Request -> transport.handle_async_request), as upstream/client.py
-  sends: no cookie jar, redirects or proxy handling it does not need;
+  sends: the body as a stream, no cookie jar, redirects or proxy handling it does not need;
 - aiohttp alone, for the floor.
 """
 
@@ -33,6 +33,7 @@ import uvloop
 from gateway.upstream.transport import UpstreamTransport
 
 URL = "http://127.0.0.1:9101/classifications/users/42?time_spent=true"
+EMPTY = httpx.ByteStream(b"")
 
 
 def cpu() -> float:
@@ -66,22 +67,22 @@ async def main(requests: int, concurrency: int) -> None:
     transport = UpstreamTransport(max_connections=128)
     async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
 
-        async def httpx_aiohttp(i: int) -> None:
+        async def gateways_transport(i: int) -> None:
             orjson.loads((await client.get(URL, headers={"Authorization": f"Bearer t{i}"})).content)
 
-        await measure("httpx.AsyncClient, aiohttp transport", httpx_aiohttp, requests, concurrency)
+        await measure("httpx.AsyncClient, the gateway's transport", gateways_transport, requests, concurrency)
     transport = UpstreamTransport(max_connections=128)
     url = httpx.URL(URL)
 
     async def transport_alone(i: int) -> None:
-        request = httpx.Request("GET", url, headers=[("Authorization", f"Bearer t{i}")])
+        request = httpx.Request("GET", url, headers=[("Authorization", f"Bearer t{i}")], stream=EMPTY)
         response = await transport.handle_async_request(request)
         try:
             orjson.loads(await response.aread())
         finally:
             await response.aclose()
 
-    await measure("httpx.Request through the aiohttp transport", transport_alone, requests, concurrency)
+    await measure("httpx.Request through the gateway's transport", transport_alone, requests, concurrency)
     await transport.aclose()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as session:
 
