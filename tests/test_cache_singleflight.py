@@ -191,44 +191,43 @@ async def test_a_process_waits_for_the_lease_holder_and_reads_its_answer(redis_s
     assert [r.outcome for r in second_calls.records] == ["coalesced"]
 
 
+class HeldUpstream:
+    """An upstream that notes each request's path and answers only once ``answer_now`` is set."""
+
+    def __init__(self, status: int, answer: Any) -> None:
+        self.asked, self.answer_now = asyncio.Event(), asyncio.Event()
+        self.sent: list[str] = []
+        self.status, self.answer = status, answer
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request.url.path)
+        self.asked.set()
+        await self.answer_now.wait()
+        return httpx.Response(self.status, json=self.answer)
+
+
 async def test_a_caller_going_away_does_not_cancel_the_fetch_for_the_others() -> None:
-    asked, answer_now = asyncio.Event(), asyncio.Event()
-    sent: list[str] = []
-
-    async def upstream(request: httpx.Request) -> httpx.Response:
-        sent.append(request.url.path)
-        asked.set()
-        await answer_now.wait()
-        return httpx.Response(200, json={"totals": 3})
-
+    upstream = HeldUpstream(200, {"totals": 3})
     client = make_upstream("FIGSHARE", upstream, cache=MemoryCache(10))
     try:
         first = asyncio.create_task(fetch(client, TOTALS))  # the one that leads
         second_calls = CallLog()
         second = asyncio.create_task(fetch(client, TOTALS, second_calls))
         # Both callers are waiting on the shared request by the time it reaches the upstream.
-        await asked.wait()
+        await upstream.asked.wait()
         first.cancel()  # the first caller's client disconnected
-        answer_now.set()
+        upstream.answer_now.set()
         assert await second == {"totals": 3}
         with pytest.raises(asyncio.CancelledError):
             await first
     finally:
         await close(client)
-    assert sent == [TOTAL_PATH]
+    assert upstream.sent == [TOTAL_PATH]
     assert [r.outcome for r in second_calls.records] == ["coalesced"]
 
 
 async def test_a_detached_caller_leads_in_its_own_task_and_the_others_share_its_answer() -> None:
-    asked, answer_now = asyncio.Event(), asyncio.Event()
-    sent: list[str] = []
-
-    async def upstream(request: httpx.Request) -> httpx.Response:
-        sent.append(request.url.path)
-        asked.set()
-        await answer_now.wait()
-        return httpx.Response(200, json={"totals": 4})
-
+    upstream = HeldUpstream(200, {"totals": 4})
     client = make_upstream("FIGSHARE", upstream, cache=MemoryCache(10))
     try:
         # As a DataLoader's batch asks: in a task no client's request owns.
@@ -237,36 +236,30 @@ async def test_a_detached_caller_leads_in_its_own_task_and_the_others_share_its_
         staying = asyncio.create_task(fetch(client, TOTALS, staying_calls))
         leaving = asyncio.create_task(fetch(client, TOTALS))
         # All three are waiting on the one request by the time it reaches the upstream.
-        await asked.wait()
+        await upstream.asked.wait()
         leaving.cancel()  # a follower's client went away: the others are not concerned
-        answer_now.set()
+        upstream.answer_now.set()
         assert await leading == [{"totals": 4}]
         assert await staying == {"totals": 4}
         with pytest.raises(asyncio.CancelledError):
             await leaving
     finally:
         await close(client)
-    assert sent == [TOTAL_PATH]
+    assert upstream.sent == [TOTAL_PATH]
     assert [r.outcome for r in leading_calls.records] == ["miss"]
     assert [r.outcome for r in staying_calls.records] == ["coalesced"]
 
 
 async def test_a_detached_leaders_failure_reaches_the_callers_sharing_it() -> None:
-    asked, answer_now = asyncio.Event(), asyncio.Event()
-
-    async def upstream(request: httpx.Request) -> httpx.Response:
-        asked.set()
-        await answer_now.wait()
-        return httpx.Response(404, json={"message": "no such article"})
-
+    upstream = HeldUpstream(404, {"message": "no such article"})
     client = make_upstream("FIGSHARE", upstream, cache=MemoryCache(10))
     try:
         leading = asyncio.create_task(
             data_source(client).fetch_all([TOTALS], detached=True, return_exceptions=True)
         )
         following = asyncio.create_task(fetch(client, TOTALS))
-        await asked.wait()
-        answer_now.set()
+        await upstream.asked.wait()
+        upstream.answer_now.set()
         [failure] = await leading
         assert isinstance(failure, NotFound)
         with pytest.raises(NotFound):
