@@ -61,7 +61,6 @@ class ResponseCache:
                 _document_digest(query),
                 (operation_name or "").encode(),
                 orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
-                b"",
             )
         )
         return Slot(hashlib.sha256(material).digest(), scope)

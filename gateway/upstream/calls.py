@@ -1,10 +1,10 @@
 """One operation's upstream requests: what is sent, what each call did, and the call budget.
 
 ``UpstreamRequest`` is complete enough to send and to key a cache entry; ``TtlPolicy`` says how
-long its answer stays fresh, ``ResponseHooks`` how its data source reads the answer. ``CallLog`` is made per
-operation: it remembers each distinct request (so identical ones are made once), counts them
-against the operation's budget as they are planned, and records what each call did for the
-``X-Stats-Trace`` extension, ``Cache-Control`` and the response cache's lifetime.
+long its answer stays fresh, ``ResponseHooks`` how its data source reads the answer. ``CallLog``
+is made per operation: it remembers each distinct request (so identical ones are made once),
+counts them against the operation's budget as they are planned, and records what each call did
+for the ``X-Stats-Trace`` extension, ``Cache-Control`` and the response cache's lifetime.
 """
 
 from __future__ import annotations
