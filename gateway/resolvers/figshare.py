@@ -9,8 +9,6 @@ Every ``publicArticleCount`` of an operation goes in one ``POST /count/articles`
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +19,7 @@ from strawberry.dataloader import DataLoader
 
 from gateway.dates import Granularity, InvalidDate, Window, fill_gaps, rebucket, year_chunks
 from gateway.errors import BadUserInput
+from gateway.resolvers import operation_loader
 from gateway.resolvers.args import matching, non_negative, numeric_id
 from gateway.upstream.figshare import FAMILIES, CountryCounts, FigshareAPI, Narrowing, Scope, Series
 
@@ -161,11 +160,8 @@ class ArticleCountLoader:
     """``await loader.count(group_id, path)``; one ``POST /count/articles`` per turn."""
 
     def __init__(self, api: FigshareAPI) -> None:
-        # A function holding the data source, not a bound method: no reference cycle (ErasLoader).
-        self._loader: DataLoader[tuple[str, tuple[str | int, ...]], int] = DataLoader(
-            load_fn=functools.partial(_count_articles, api),
-            cache=False,
-            loop=asyncio.get_running_loop(),
+        self._loader: DataLoader[tuple[str, tuple[str | int, ...]], int] = operation_loader(
+            _count_articles, api
         )
 
     async def count(self, group_id: str, path: tuple[str | int, ...] = ()) -> int:

@@ -26,6 +26,7 @@ from strawberry.dataloader import DataLoader
 
 from gateway.dates import Granularity, InvalidDate, Window, fill_gaps
 from gateway.errors import BadUserInput
+from gateway.resolvers import operation_loader
 from gateway.resolvers.args import Limits, id_list, numeric_id
 from gateway.resolvers.selection import SelectedField, enum_name, int_value, selects
 from gateway.upstream.datasource import Path
@@ -112,14 +113,7 @@ class ErasLoader:
     """The operation's ERAS counts: merged per query, made once, sent concurrently."""
 
     def __init__(self, api: ErasAPI) -> None:
-        # The load function holds the data source, not this object: a bound method here would make
-        # the loader, its batches and every answer and error in them a reference cycle, left to
-        # the garbage collector after each operation instead of freed with it.
-        self._loader: DataLoader[Ask, ErasCounts] = DataLoader(
-            load_fn=functools.partial(_load_counts, api),
-            cache=False,
-            loop=asyncio.get_running_loop(),
-        )
+        self._loader: DataLoader[Ask, ErasCounts] = operation_loader(_load_counts, api)
 
     async def counts(self, query: ErasQuery, need: Need, path: tuple[str | int, ...] = ()) -> ErasCounts:
         return await self._loader.load(Ask(query, need, path))

@@ -10,9 +10,9 @@ for the ``X-Stats-Trace`` extension, ``Cache-Control`` and the response cache's 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import orjson
@@ -21,6 +21,7 @@ from gateway.auth import PUBLIC, Forwarding
 from gateway.errors import BudgetExceeded, UpstreamError
 
 Outcome = Literal["hit", "miss", "stale", "coalesced"]
+T = TypeVar("T")
 
 
 # Not frozen (one per request; frozen sets each field through object.__setattr__). Never changed.
@@ -160,3 +161,20 @@ def canonical_json(body: bytes | None) -> str | None:
         return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONDecodeError:
         return body.decode("utf-8", "replace")
+
+
+async def settling(shared: asyncio.Future[T], work: Awaitable[T]) -> T:
+    """``work``'s answer, which also settles ``shared`` for every other caller waiting on it: the
+    same answer, the same failure (marked seen: the waiters get it, none may be left to), or a
+    cancellation when the one doing the work is cancelled."""
+    try:
+        value = await work
+    except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError):
+            shared.cancel()
+        else:
+            shared.set_exception(exc)
+            shared.exception()
+        raise
+    shared.set_result(value)
+    return value

@@ -31,7 +31,14 @@ from gateway.cache import Entry, GuardedCache, Lease
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, from_transport
 from gateway.telemetry.metrics import NO_METRICS, Metrics
 from gateway.upstream.breaker import CircuitBreaker
-from gateway.upstream.calls import Outcome, ResponseHooks, TtlPolicy, UpstreamRequest, canonical_json
+from gateway.upstream.calls import (
+    Outcome,
+    ResponseHooks,
+    TtlPolicy,
+    UpstreamRequest,
+    canonical_json,
+    settling,
+)
 from gateway.upstream.retry import Pressure, Refused, Retrying, retry_after_s
 
 log = logging.getLogger("gateway.upstream")
@@ -150,15 +157,7 @@ class Upstream:
         flight: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._inflight[key] = flight
         try:
-            answer = await self._lead(request, key, held, hooks)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                flight.cancel()
-            else:
-                flight.set_exception(exc)
-            raise
-        else:
-            flight.set_result(answer)
+            answer = await settling(flight, self._lead(request, key, held, hooks))
         finally:
             self._landed(key, flight)
         self.metrics.cache_lookup(self.source, answer.outcome)

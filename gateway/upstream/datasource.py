@@ -19,7 +19,7 @@ import orjson
 
 from gateway.auth import Access, Auth, CallerCredentials, Forwarding
 from gateway.errors import UpstreamBadResponse, UpstreamError, from_status
-from gateway.upstream.calls import CallLog, CallRecord, UpstreamRequest
+from gateway.upstream.calls import CallLog, CallRecord, UpstreamRequest, settling
 from gateway.upstream.client import Upstream
 
 Path = list[str | int]
@@ -105,17 +105,7 @@ class DataSource:
         if shared is not None:
             return await asyncio.shield(shared)  # one asker going away leaves it to the others
         shared = self.calls.memo[key] = asyncio.get_running_loop().create_future()
-        try:
-            value = await self._load(request, key, detached)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                shared.cancel()
-            else:
-                shared.set_exception(exc)
-                shared.exception()  # the other askers get it; none may be left to retrieve it
-            raise
-        shared.set_result(value)
-        return value
+        return await settling(shared, self._load(request, key, detached))
 
     async def _load(self, request: UpstreamRequest, key: str, detached: bool = False) -> Any:
         answer = await self.upstream.fetch(request, key, self, detached=detached)
