@@ -119,7 +119,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(self._header_timeout_s)  # a connection that never sends a request
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._deadline = None
+        self._disarm()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

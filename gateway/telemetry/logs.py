@@ -188,7 +188,7 @@ class TextFormatter(logging.Formatter):
     """``time LEVEL logger: message key=value ...``."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        super().__init__()  # the line's shape is written out in format()
         self._second = -1
         self._stamp = ""
 
