@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import resource
@@ -29,41 +28,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from typing import Any
 
-import orjson
 import uvloop
+from observability_bench import Driver  # the same in-process ASGI driver
 
 QUERY = '{ zooniverse { user(id: "42") { classifications { total } } } }'
-BODY = orjson.dumps({"query": QUERY})
 
 
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def scope(token: str) -> dict[str, Any]:
-    headers = [
-        (b"host", b"127.0.0.1:8300"),
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(BODY)).encode()),
-        (b"authorization", f"Bearer {token}".encode()),
-    ]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8300),
-    }
 
 
 async def collect(state: str) -> None:
@@ -83,23 +57,13 @@ async def run(args: argparse.Namespace) -> None:
 
     settings = Settings.from_env(env_file=None)
     logs.configure(settings.log_level, settings.log_format, args.log_stream)
-    logging.getLogger("uvicorn").disabled = True
-    entry: Any = create_app(settings)
-    starlette = entry.app
+    driver = Driver(create_app(settings))
     prefix = f"inprocess-{time.time_ns()}"
 
     async def one(i: int) -> None:
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": BODY, "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await entry(scope(f"{prefix}-{i}"), receive, send)
-        if sent[0]["status"] != 200 or b'"errors"' in sent[1]["body"]:
-            raise SystemExit(f"not a plain answer: {sent[1]['body'][:200]!r}")
+        answer = await driver.post(QUERY, [(b"authorization", f"Bearer {prefix}-{i}".encode())])
+        if b'"errors"' in answer:
+            raise SystemExit(f"not a plain answer: {answer[:200]!r}")
 
     slots = asyncio.Semaphore(args.concurrency)
 
@@ -107,16 +71,17 @@ async def run(args: argparse.Namespace) -> None:
         async with slots:
             await one(i)
 
-    async with starlette.router.lifespan_context(starlette):
-        tune_interpreter()
-        await asyncio.gather(*(bounded(i) for i in range(args.warmup)))
-        if args.counting:
-            await collect("on")
-        cpu0, wall0 = cpu_seconds(), time.perf_counter()
-        await asyncio.gather(*(bounded(args.warmup + i) for i in range(args.requests)))
-        cpu1, wall1 = cpu_seconds(), time.perf_counter()
-        if args.counting:
-            await collect("off")
+    await driver.start()
+    tune_interpreter()
+    await asyncio.gather(*(bounded(i) for i in range(args.warmup)))
+    if args.counting:
+        await collect("on")
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    await asyncio.gather(*(bounded(args.warmup + i) for i in range(args.requests)))
+    cpu1, wall1 = cpu_seconds(), time.perf_counter()
+    if args.counting:
+        await collect("off")
+    await driver.stop()
     if not args.counting:
         n = args.requests
         print(f"CPU {1000 * (cpu1 - cpu0) / n:.3f} ms per request, {n / (wall1 - wall0):.0f} requests/s")

@@ -82,7 +82,8 @@ class Driver:
         assert self._lifespan is not None
         await self._lifespan
 
-    async def post(self, query: str) -> bytes:
+    async def post(self, query: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+        """The answer to ``query``, POSTed with ``headers`` besides its content type and length."""
         body = orjson.dumps({"query": query})
         scope = {
             "type": "http",
@@ -94,7 +95,11 @@ class Driver:
             "raw_path": b"/graphql",
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000),
         }
