@@ -13,6 +13,7 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.tools import merge_types
 
 from gateway.errors import BadUserInput
+from gateway.fields import call_directly
 from gateway.types.common import SCALAR_OVERRIDES
 from gateway.types.figshare import FIGSHARE_TYPES, FigshareQuery
 from gateway.types.zooniverse import ZOONIVERSE_ENTITIES, ZooniverseQuery
@@ -74,12 +75,14 @@ class KeptNames(NameConverter):
 
 
 def create_schema() -> GatewaySchema:
-    return GatewaySchema(
+    built = GatewaySchema(
         query=Query,
         types=FIGSHARE_TYPES,
         scalar_overrides=SCALAR_OVERRIDES,
         config=StrawberryConfig(name_converter=KeptNames()),
     )
+    call_directly(built)
+    return built
 
 
 schema = create_schema()
