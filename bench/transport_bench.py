@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The upstream transport: httpx's own pool against the gateway's (aiohttp's pool), for the same requests.
+"""The upstream transport: httpx's own pool and aiohttp's against the gateway's, for the same requests.
 
+    pip install -e ".[bench]"      # aiohttp, for its row
     python bench/transport_bench.py [--requests 4000] [--concurrency 32]
 
 Needs the peers' upstream simulator on :9101 (``../shared/peers/upstream_sim.py``); sets its added
@@ -10,10 +11,11 @@ latency to 0 so the client's own CPU is what is measured. For each way of sendin
 per request is printed, with the requests per second.
 
 - httpx.AsyncClient (httpcore's pool): what the gateway used first;
-- httpx.AsyncClient on the gateway's transport (``upstream/transport.py``: aiohttp's pool);
+- httpx.AsyncClient on the gateway's transport (``upstream/transport.py``: HTTP/1.1 on pooled
+  event-loop connections, answers parsed by httptools);
 - the transport alone (httpx.Request -> transport.handle_async_request), as upstream/client.py
   sends: the body as a stream, no cookie jar, redirects or proxy handling it does not need;
-- aiohttp alone, for the floor.
+- an aiohttp session alone, which the gateway's transport used to wrap.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ async def main(requests: int, concurrency: int) -> None:
             async with session.get(URL, headers={"Authorization": f"Bearer t{i}"}) as response:
                 orjson.loads(await response.read())
 
-        await measure("aiohttp alone (the floor)", aiohttp_alone, requests, concurrency)
+        await measure("aiohttp session alone", aiohttp_alone, requests, concurrency)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def capture() -> Iterator[Any]:
         loggers[name].handlers[:] = handlers
         loggers[name].propagate = propagate
         loggers[name].disabled = disabled
-    for name in ("httpx", "httpcore", "aiohttp"):
+    for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.NOTSET)
 
 

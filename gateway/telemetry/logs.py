@@ -270,5 +270,5 @@ def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
     access.propagate = debug
     access.disabled = not debug
     # Libraries that would log each upstream URL at INFO: DEBUG only, as the gateway's own lines.
-    for name in ("httpx", "httpcore", "aiohttp"):
+    for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(numeric if debug else logging.WARNING)
