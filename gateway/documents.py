@@ -6,16 +6,23 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
+    FragmentDefinitionNode,
     GraphQLError,
+    ListValueNode,
+    Node,
+    ObjectValueNode,
     OperationDefinitionNode,
     Source,
     SourceLocation,
+    ValueNode,
+    VariableNode,
     get_operation_ast,
 )
 
@@ -26,6 +33,10 @@ class Prepared:
 
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...] = ()
+    # The fields graphql-core collects under each selection, kept across operations when nothing
+    # in the document makes them depend on variables (directives reading one, @defer, @stream);
+    # None: collected anew by each operation.
+    fields: dict[Any, Any] | None = None
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         return None if self.document is None else get_operation_ast(self.document, name)
@@ -139,3 +150,40 @@ def unlink_tokens(document: DocumentNode) -> None:
     while token is not None:
         token.prev = None
         token = token.next
+
+
+def fields_fixed(document: DocumentNode) -> bool:
+    """Whether the fields collected under each selection are the same for every operation of
+    ``document``: no directive reads a variable, none defers or streams, no fragment takes
+    variables of its own."""
+    for node in _nodes(document):
+        if isinstance(node, DirectiveNode):
+            if node.name.value in ("defer", "stream"):
+                return False
+            if any(_reads_variable(argument.value) for argument in node.arguments or ()):
+                return False
+        elif isinstance(node, FragmentDefinitionNode) and node.variable_definitions:
+            return False
+    return True
+
+
+def _nodes(document: DocumentNode) -> Iterator[Node]:
+    """Every definition, selection and directive of ``document`` (not argument values)."""
+    stack: list[Node] = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(getattr(node, "directives", None) or ())
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+
+
+def _reads_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_reads_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_reads_variable(field.value) for field in value.fields)
+    return False

@@ -37,7 +37,7 @@ from graphql import (
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.execution import optimized_is_awaitable
 
-from gateway.documents import DocumentCache, IndexedSource, Prepared, unlink_tokens
+from gateway.documents import DocumentCache, IndexedSource, Prepared, fields_fixed, unlink_tokens
 from gateway.errors import coded, validation_error
 
 # graphql-core stops validating after this many errors; its own message then gives no reason.
@@ -143,8 +143,9 @@ def _alias_limit(max_aliases: int) -> type[ASTValidationRule]:
     return AliasLimit
 
 
-def _released(base: type[Any]) -> type[Any]:
-    """``base``, letting go of an operation's objects as soon as its result is built.
+def _operation_executor(base: type[Any]) -> type[Any]:
+    """``base``, letting go of an operation's objects as soon as its result is built, and collecting
+    each selection's fields once per document where they cannot differ between operations.
 
     graphql-core's executor (the execution context) holds helpers that are bound methods of itself:
     a reference cycle through which it kept everything the operation made (its fields, paths,
@@ -152,16 +153,36 @@ def _released(base: type[Any]) -> type[Any]:
     thousand objects so; a collection of the older generation then stopped every request for tens
     of ms. Once the result is built nothing uses the helpers (the resolvers' ``info`` holds its
     own reference), so the cycle is cut there and the operation is freed with its result.
+
+    graphql-core collects the fields under a selection (fragments flattened, @skip and @include
+    applied) once per operation: about a twentieth of a small operation's CPU, the same answer
+    each time for a document whose directives read no variable. ``kept_fields``
+    (``Prepared.fields``) keeps those answers, keyed by the selection's nodes, which the document
+    holds alive as long as the answers themselves.
     """
 
-    class Released(base):  # type: ignore[misc]  # a class made from a parameter
+    class OperationExecutor(base):  # type: ignore[misc]  # a class made from a parameter
+        def __init__(self, *args: Any, kept_fields: dict[Any, Any] | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._kept_fields = kept_fields
+
+        def collect_subfields(self, return_type: Any, field_details_list: Any) -> Any:
+            kept = self._kept_fields
+            if kept is None:
+                return super().collect_subfields(return_type, field_details_list)
+            key = (return_type, *[id(details.node) for details in field_details_list])
+            found = kept.get(key)
+            if found is None:
+                found = kept[key] = super().collect_subfields(return_type, field_details_list)
+            return found
+
         def build_response(self, data: dict[str, Any] | None) -> Any:
             try:
                 return super().build_response(data)
             finally:
                 del self.async_helpers
 
-    return Released
+    return OperationExecutor
 
 
 class Executor:
@@ -180,7 +201,7 @@ class Executor:
         self.max_tokens = max_tokens
         # The graphql-core schema Strawberry built, run the way Strawberry runs it.
         self._graphql = schema._schema
-        self._context_class = _released(schema.execution_context_class)
+        self._context_class = _operation_executor(schema.execution_context_class)
         rules = (ValuesOfCorrectType if r is ValuesOfCorrectTypeRule else r for r in specified_rules)
         self._rules = (*rules, _depth_limit(max_depth), _alias_limit(max_aliases))
         self.prepare = DocumentCache(self._prepare, max_entries=cache_size)
@@ -218,7 +239,9 @@ class Executor:
             return Prepared(None, (validation_error(error),))
         unlink_tokens(document)
         errors = validate(self._graphql, document, self._rules, max_errors=MAX_VALIDATION_ERRORS)
-        return Prepared(document, tuple(validation_error(_explained(e)) for e in errors))
+        if errors:
+            return Prepared(document, tuple(validation_error(_explained(e)) for e in errors))
+        return Prepared(document, fields={} if fields_fixed(document) else None)
 
     def execute(
         self,
@@ -239,6 +262,7 @@ class Executor:
             executor_class=self._context_class,
             middleware=middleware,
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # a TypeGuard in effect
+            kept_fields=prepared.fields,
         )
 
 

@@ -8,7 +8,7 @@ import weakref
 import pytest
 from graphql import ExecutionResult, Token, parse
 
-from gateway.documents import Prepared, unlink_tokens
+from gateway.documents import Prepared, fields_fixed, unlink_tokens
 from gateway.execution import Executor, is_query
 from gateway.schema import schema
 
@@ -154,3 +154,56 @@ def test_a_parsed_document_is_no_reference_cycle() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+# ---------------------------------------------------------------------- fields collected once
+
+
+@pytest.mark.parametrize(
+    ("document", "fixed"),
+    [
+        ("{ zooniverse { __typename } }", True),
+        ("query Q($id: ID!) { zooniverse { user(id: $id) { id @include(if: true) } } }", True),
+        ("query Q($show: Boolean!) { zooniverse { __typename @include(if: $show) } }", False),
+        (
+            "query Q($hide: Boolean!) { ...F } fragment F on Query { zooniverse @skip(if: $hide) { __typename } }",
+            False,
+        ),
+        ("query Q($n: Int) { zooniverse { __typename @custom(at: [{deep: $n}]) } }", False),
+        ("{ zooniverse { ... @defer { __typename } } }", False),
+    ],
+)
+def test_fields_are_kept_only_where_no_variable_can_change_them(document: str, fixed: bool) -> None:
+    assert fields_fixed(parse(document)) is fixed
+
+
+def test_a_documents_fields_are_collected_by_its_first_operation_only(
+    executor: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graphql.execution.executor as graphql_executor
+
+    collected: list[str] = []
+    original = graphql_executor.collect_subfields
+
+    def counting(*args: object) -> object:
+        collected.append(str(args[4]))  # the return type
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graphql_executor, "collect_subfields", counting)
+    prepared = executor.prepare("{ zooniverse { __typename } }")
+    for _ in range(3):
+        result = executor.execute(prepared, None, None, _Context())
+        assert isinstance(result, ExecutionResult)
+        assert result.data == {"zooniverse": {"__typename": "Zooniverse"}}
+    assert collected == ["Zooniverse"]
+
+
+def test_fields_that_depend_on_variables_are_collected_for_each_operation(executor: Executor) -> None:
+    prepared = executor.prepare("query Q($show: Boolean!) { zooniverse { __typename @include(if: $show) } }")
+    assert prepared.fields is None
+    shown = executor.execute(prepared, {"show": True}, None, _Context())
+    hidden = executor.execute(prepared, {"show": False}, None, _Context())
+    assert isinstance(shown, ExecutionResult)
+    assert isinstance(hidden, ExecutionResult)
+    assert shown.data == {"zooniverse": {"__typename": "Zooniverse"}}
+    assert hidden.data == {"zooniverse": {}}
