@@ -124,15 +124,9 @@ def log_operation(
     if trace_id:
         fields["trace_id"] = trace_id
     what = f"{kind or 'operation'} {name}" if name else kind or "operation"
-    operation_log.log(
-        level,
-        "%s %s in %.1f ms, %d upstream call(s)",
-        what,
-        outcome,
-        seconds * 1000,
-        count,
-        extra={"fields": fields},
-    )
+    # Written out rather than left to logging's %-formatting: the line is made whenever it is logged.
+    message = f"{what} {outcome} in {seconds * 1000:.1f} ms, {count} upstream call(s)"
+    operation_log.log(level, message, extra={"fields": fields})
 
 
 # ---------------------------------------------------------------- formatting
@@ -172,16 +166,28 @@ class JsonFormatter(logging.Formatter):
         return scrub(orjson.dumps(line, default=str).decode())
 
 
-def _text_value(value: Any) -> str:
-    kind = type(value)  # exact types first: most values are plain text and numbers
-    if kind is dict:
-        return ",".join(f"{k}:{_text_value(v)}" if type(v) is dict else f"{k}={v}" for k, v in value.items())
-    if kind is list or kind is tuple:
-        return ",".join(map(str, value))
-    return str(value)
+def _text_fields(fields: dict[str, Any]) -> str:
+    """`` key=value`` for each field that has a value; nested mappings as ``a:b=1,c=2``."""
+    # One loop with the exact types first: most values are plain text and numbers. (A generator
+    # calling a helper per field cost a third of each line.)
+    text = ""
+    for key, value in fields.items():
+        kind = type(value)
+        if kind is str or kind is int or kind is float:
+            text += f" {key}={value}"
+        elif kind is dict:
+            if value:  # empty mappings and lists are left out, as None is
+                text += f" {key}={_nested(value)}"
+        elif kind is list or kind is tuple:
+            if value:
+                text += f" {key}=" + ",".join(map(str, value))
+        elif value is not None:
+            text += f" {key}={value}"
+    return text
 
 
-_UNSAID: tuple[Any, ...] = (None, {}, [])  # fields with these values are left out of a text line
+def _nested(value: dict[str, Any]) -> str:
+    return ",".join(f"{k}:{_nested(v)}" if type(v) is dict else f"{k}={v}" for k, v in value.items())
 
 
 class TextFormatter(logging.Formatter):
@@ -211,7 +217,7 @@ class TextFormatter(logging.Formatter):
             extra = f" request_id={rid}"
         fields = getattr(record, "fields", None)
         if fields:
-            extra += "".join(f" {k}={_text_value(v)}" for k, v in fields.items() if v not in _UNSAID)
+            extra += _text_fields(fields)
         if extra:
             first, newline, rest = text.partition("\n")  # after a message's first line
             text = f"{first}{extra}{newline}{rest}"
