@@ -60,7 +60,9 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
         connection = await self._connection(origin, request)
         try:
-            status, headers, content = await connection.exchange(message, head_only=request.method == "HEAD")
+            status, headers, content, encoded = await connection.exchange(
+                message, head_only=request.method == "HEAD"
+            )
         except BaseException as exc:
             self._close(connection)  # cancelled or failed midway: its state is unknown
             if isinstance(exc, httpx.RequestError):
@@ -73,7 +75,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         else:
             self._close(connection)
         response = httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
-        if not any(name.lower() == b"content-encoding" for name, _ in headers):
+        if not encoded:
             # Read already: httpx's own reading (its byte iterators and identity decoder) would
             # only copy it. Were httpx to keep read bodies under another name, aread() would read
             # the stream above: slower, never wrong.
@@ -170,7 +172,7 @@ def _message(request: httpx.Request, body: bytes) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes, bool]  # status, headers, body, encoded
 
 
 class _Connection(asyncio.Protocol):
@@ -185,12 +187,13 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._head_only = False
         self._until_close = False  # an answer without a length ends when the connection does
+        self._encoded = False  # the answer has a Content-Encoding (httpx decodes it)
         self.reusable = True
         self.idle_since = 0.0
 
     async def exchange(self, message: bytes, *, head_only: bool = False) -> Answer:
         assert self._transport is not None, "exchanged on before connecting"
-        self._headers, self._body, self._head_only = [], [], head_only
+        self._headers, self._body, self._head_only, self._encoded = [], [], head_only, False
         waiter: asyncio.Future[Answer] = self._loop.create_future()
         self._waiter = waiter
         self._transport.write(message)
@@ -237,6 +240,7 @@ class _Connection(asyncio.Protocol):
             self._answer()
             return
         names = {name.lower() for name, _ in self._headers}
+        self._encoded = b"content-encoding" in names
         status = self._parser.get_status_code()
         self._until_close = (
             b"content-length" not in names
@@ -260,7 +264,8 @@ class _Connection(asyncio.Protocol):
     def _answer(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result((self._parser.get_status_code(), self._headers, b"".join(self._body)))
+            answer = (self._parser.get_status_code(), self._headers, b"".join(self._body), self._encoded)
+            waiter.set_result(answer)
 
     def _fail(self, why: str) -> None:
         self.close()
