@@ -43,11 +43,16 @@ class Slot:
 
     operation: bytes  # a digest of the document, the operation name and the variables
     scope: str
+    _own_key: str = ""  # the caller's own key, made on first use: asked by the lookup and the store
 
     def key(self, scope: str) -> str:
         if scope == PUBLIC_SCOPE:
             return _public_key(self.operation)  # asked on every lookup: kept per operation
-        return _key(self.operation, scope)
+        if scope != self.scope:
+            return _key(self.operation, scope)
+        if not self._own_key:
+            self._own_key = _key(self.operation, scope)
+        return self._own_key
 
 
 class ResponseCache:
