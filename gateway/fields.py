@@ -52,11 +52,13 @@ def call_directly(schema: strawberry.Schema) -> int:
 
 def _plain(field: StrawberryField, converter: GraphQLCoreConverter) -> bool:
     """Whether Strawberry's chain would do nothing for ``field`` but call its function."""
+    # Exception handlers are recent in Strawberry: a version without them has none to apply.
+    handlers = getattr(converter, "_get_field_exception_handlers", None)
     return (
         not field.extensions
         and not field.permission_classes
         and not field.is_subscription
-        and not converter._get_field_exception_handlers(field)
+        and (handlers is None or not handlers(field))
     )
 
 

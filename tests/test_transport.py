@@ -310,3 +310,13 @@ async def test_https_is_verified_against_the_given_trust(certificate: tuple[Path
         await untrusting.aclose()
         server.close()
         await server.wait_closed()
+
+
+async def test_bytes_after_an_answer_retire_its_connection(transport: UpstreamTransport) -> None:
+    extra = _response(b'{"first":1}') + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    async with Upstream(lambda raw: extra) as upstream:
+        first = await transport.handle_async_request(get(upstream.url()))
+        second = await transport.handle_async_request(get(upstream.url()))
+    assert first.json() == {"first": 1}
+    assert second.json() == {"first": 1}  # its own answer, on a connection of its own
+    assert upstream.connections == 2

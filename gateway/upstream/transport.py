@@ -213,7 +213,8 @@ class _Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:  # bytes nobody asked for: what follows cannot be trusted
+        waiter = self._waiter
+        if waiter is None or waiter.done():  # bytes nobody asked for: what follows cannot be trusted
             self.close()
             return
         try:
@@ -230,6 +231,11 @@ class _Connection(asyncio.Protocol):
                 self._fail("The upstream closed the connection before its answer was complete.")
 
     # ------------------------------------------------------------ httptools' callbacks
+
+    def on_message_begin(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():  # a second answer to one request: not to be trusted
+            self.reusable = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
