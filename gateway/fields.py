@@ -16,6 +16,7 @@ function) handed back as it is. Fields with any of those features keep Strawberr
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from strawberry.types.base import StrawberryList, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 Converter = Callable[[Any, Any], Any]  # (GraphQL value, strawberry Info) -> Python value
+_CONVERTER_TAKES = frozenset(inspect.signature(convert_argument).parameters)
 
 
 def call_directly(schema: strawberry.Schema) -> int:
@@ -114,10 +116,18 @@ def _converter(argument: StrawberryArgument, schema: strawberry.Schema) -> Conve
             # Copied: graphql-core hands every request that omits the value the same default list.
             return _copied
     config, declared = schema.config, argument.type
+    # Newer Strawberry versions give input types that build their own value the Info and where
+    # the value sits; older ones take neither.
     path = (config.name_converter.from_argument(argument),)
+    takes_info, takes_path = "info" in _CONVERTER_TAKES, "path" in _CONVERTER_TAKES
 
     def general(value: Any, info: Any) -> Any:
-        return convert_argument(value, declared, registry, config, info, path=path)
+        context: dict[str, Any] = {}
+        if takes_info:
+            context["info"] = info
+        if takes_path:
+            context["path"] = path
+        return convert_argument(value, declared, registry, config, **context)
 
     return general
 

@@ -4,6 +4,7 @@ httpx (bodies whole, compressed ones decoded by httpx as usual), and failures as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import ssl
 import subprocess
@@ -144,6 +145,8 @@ class Upstream:
         self.server.close()
         for writer in self._writers:  # connections still kept alive by the transport
             writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
         await self.server.wait_closed()
 
     def url(self, path: str = "/totals") -> str:

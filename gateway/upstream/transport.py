@@ -150,9 +150,14 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 return
 
     async def aclose(self) -> None:
-        for connection in list(self._open):
+        """Closes every connection, and returns once their sockets are closed (at most a second)."""
+        closing = list(self._open)
+        for connection in closing:
             self._close(connection)
         self._idle.clear()
+        lost = [c.lost for c in closing if c.connected]
+        if lost:
+            await asyncio.wait(lost, timeout=1.0)
 
 
 def _message(request: httpx.Request, body: bytes) -> bytes:
@@ -190,6 +195,11 @@ class _Connection(asyncio.Protocol):
         self._encoded = False  # the answer has a Content-Encoding (httpx decodes it)
         self.reusable = True
         self.idle_since = 0.0
+        self.lost: asyncio.Future[None] = loop.create_future()  # done once the socket is closed
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None
 
     async def exchange(self, message: bytes, *, head_only: bool = False) -> Answer:
         assert self._transport is not None, "exchanged on before connecting"
@@ -224,6 +234,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
+        if not self.lost.done():
+            self.lost.set_result(None)
         if self._waiter is not None and not self._waiter.done():
             if self._until_close:
                 self._answer()
