@@ -6,24 +6,22 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from graphql import (
+    BREAK,
     DirectiveNode,
     DocumentNode,
     FragmentDefinitionNode,
     GraphQLError,
-    ListValueNode,
-    Node,
-    ObjectValueNode,
     OperationDefinitionNode,
     Source,
     SourceLocation,
-    ValueNode,
-    VariableNode,
+    Visitor,
     get_operation_ast,
+    visit,
 )
 
 
@@ -156,34 +154,34 @@ def fields_fixed(document: DocumentNode) -> bool:
     """Whether the fields collected under each selection are the same for every operation of
     ``document``: no directive reads a variable, none defers or streams, no fragment takes
     variables of its own."""
-    for node in _nodes(document):
-        if isinstance(node, DirectiveNode):
-            if node.name.value in ("defer", "stream"):
-                return False
-            if any(_reads_variable(argument.value) for argument in node.arguments or ()):
-                return False
-        elif isinstance(node, FragmentDefinitionNode) and node.variable_definitions:
-            return False
-    return True
+    found = _VariableSelections()
+    visit(document, found)
+    return not found.found
 
 
-def _nodes(document: DocumentNode) -> Iterator[Node]:
-    """Every definition, selection and directive of ``document`` (not argument values)."""
-    stack: list[Node] = list(document.definitions)
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(getattr(node, "directives", None) or ())
-        selection_set = getattr(node, "selection_set", None)
-        if selection_set is not None:
-            stack.extend(selection_set.selections)
+class _VariableSelections(Visitor):
+    """Looks for what makes a document's selections depend on its variables."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+        self._in_directive = 0
 
-def _reads_variable(value: ValueNode) -> bool:
-    if isinstance(value, VariableNode):
-        return True
-    if isinstance(value, ListValueNode):
-        return any(_reads_variable(item) for item in value.values)
-    if isinstance(value, ObjectValueNode):
-        return any(_reads_variable(field.value) for field in value.fields)
-    return False
+    def enter_directive(self, node: DirectiveNode, *_: Any) -> Any:
+        if node.name.value in ("defer", "stream"):
+            return self._stop()
+        self._in_directive += 1
+        return None
+
+    def leave_directive(self, *_: Any) -> None:
+        self._in_directive -= 1
+
+    def enter_variable(self, *_: Any) -> Any:
+        return self._stop() if self._in_directive else None
+
+    def enter_fragment_definition(self, node: FragmentDefinitionNode, *_: Any) -> Any:
+        return self._stop() if node.variable_definitions else None
+
+    def _stop(self) -> Any:
+        self.found = True
+        return BREAK

@@ -80,7 +80,10 @@ def _direct(field: StrawberryField, schema: strawberry.Schema) -> Callable[..., 
         return None  # Strawberry reports such a field when it is resolved: left to it
     config = schema.config
     names = config.name_converter
-    arguments = [(names.from_argument(a), a.python_name, _converter(a, schema)) for a in field.arguments]
+    arguments = []
+    for argument in field.arguments:
+        graphql_name = names.from_argument(argument)
+        arguments.append((graphql_name, argument.python_name, _converter(argument, graphql_name, schema)))
     with_self = resolver.self_parameter is not None
     as_source = [p.name for p in (resolver.root_parameter, resolver.parent_parameter) if p is not None]
     info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
@@ -101,7 +104,7 @@ def _direct(field: StrawberryField, schema: strawberry.Schema) -> Callable[..., 
     return direct
 
 
-def _converter(argument: StrawberryArgument, schema: strawberry.Schema) -> Converter:
+def _converter(argument: StrawberryArgument, graphql_name: str, schema: strawberry.Schema) -> Converter:
     """What Strawberry's converter would do for this argument, without its per-call cost where
     that is nothing (scalars) or a copy (lists of scalars)."""
     kind = argument.type
@@ -118,7 +121,7 @@ def _converter(argument: StrawberryArgument, schema: strawberry.Schema) -> Conve
     config, declared = schema.config, argument.type
     # Newer Strawberry versions give input types that build their own value the Info and where
     # the value sits; older ones take neither.
-    path = (config.name_converter.from_argument(argument),)
+    path = (graphql_name,)
     takes_info, takes_path = "info" in _CONVERTER_TAKES, "path" in _CONVERTER_TAKES
 
     def general(value: Any, info: Any) -> Any:

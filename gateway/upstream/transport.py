@@ -69,9 +69,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 exc.request = request
             raise
         if connection.reusable:
-            connection.idle_since = time.monotonic()
-            self._idle.setdefault(origin, []).append(connection)
-            self._wake()
+            self._keep(origin, connection)
         else:
             self._close(connection)
         response = httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
@@ -127,6 +125,11 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()  # made once: it reads the trust store
         return self._ssl_context
+
+    def _keep(self, origin: Origin, connection: _Connection) -> None:
+        connection.idle_since = time.monotonic()
+        self._idle.setdefault(origin, []).append(connection)
+        self._wake()
 
     def _close(self, connection: _Connection) -> None:
         connection.close()
@@ -222,9 +225,13 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
 
-    def data_received(self, data: bytes) -> None:
+    def _awaited(self) -> asyncio.Future[Answer] | None:
+        """The exchange's future while an answer is awaited, else None."""
         waiter = self._waiter
-        if waiter is None or waiter.done():  # bytes nobody asked for: what follows cannot be trusted
+        return None if waiter is None or waiter.done() else waiter
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaited() is None:  # bytes nobody asked for: what follows cannot be trusted
             self.close()
             return
         try:
@@ -236,7 +243,7 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         if not self.lost.done():
             self.lost.set_result(None)
-        if self._waiter is not None and not self._waiter.done():
+        if self._awaited() is not None:
             if self._until_close:
                 self._answer()
             else:
@@ -245,8 +252,7 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------ httptools' callbacks
 
     def on_message_begin(self) -> None:
-        waiter = self._waiter
-        if waiter is None or waiter.done():  # a second answer to one request: not to be trusted
+        if self._awaited() is None:  # a second answer to one request: not to be trusted
             self.reusable = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -280,13 +286,13 @@ class _Connection(asyncio.Protocol):
         self._answer()
 
     def _answer(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        waiter = self._awaited()
+        if waiter is not None:
             answer = (self._parser.get_status_code(), self._headers, b"".join(self._body), self._encoded)
             waiter.set_result(answer)
 
     def _fail(self, why: str) -> None:
         self.close()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        waiter = self._awaited()
+        if waiter is not None:
             waiter.set_exception(httpx.RemoteProtocolError(why))
