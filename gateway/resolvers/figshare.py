@@ -157,11 +157,12 @@ async def public_article_count(context: GatewayContext, group_id: str, path: Pat
 
 
 class ArticleCountLoader:
-    """``await loader.count(group_id, path)``; one ``POST /count/articles`` per turn."""
+    """``await loader.count(group_id, path)``; one ``POST /count/articles`` for every group the
+    operation asks for (the contract's promise), sent once a turn passes with no new group."""
 
     def __init__(self, api: FigshareAPI) -> None:
         self._loader: DataLoader[tuple[str, tuple[str | int, ...]], int] = operation_loader(
-            _count_articles, api
+            _count_articles, api, settle=True
         )
 
     async def count(self, group_id: str, path: tuple[str | int, ...] = ()) -> int:

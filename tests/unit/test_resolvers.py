@@ -9,6 +9,7 @@ import orjson
 
 from gateway.auth import CallerCredentials, Credential
 from gateway.errors import Unauthenticated, UpstreamUnavailable
+from gateway.resolvers import operation_loader
 from gateway.resolvers.figshare import ArticleCountLoader
 from gateway.resolvers.zooniverse import COUNT, RECENTS, ErasLoader, Need, plan
 from gateway.upstream.calls import CallLog
@@ -140,3 +141,39 @@ async def test_a_later_turn_asking_again_is_answered_from_the_operations_memo() 
     assert await loader.count("327") == 1
     assert await loader.count("327") == 1  # the loader keeps nothing; the operation's memo does
     assert len(wire.requests) == 1
+
+
+# ---------------------------------------------------------------------- when a batch is sent
+
+
+async def test_a_batch_is_sent_at_the_turn_after_its_first_key() -> None:
+    batches: list[list[str]] = []
+
+    async def load(_: None, keys: list[str]) -> list[str]:
+        batches.append(list(keys))
+        return [k.upper() for k in keys]
+
+    loader = operation_loader(load, None)
+    first, second = loader.load("a"), loader.load("b")
+    assert batches == []  # the rest of this turn may still ask
+    await asyncio.sleep(0)  # one turn
+    assert batches == [["a", "b"]]
+    third = loader.load("c")  # a later turn: a batch of its own
+    assert await asyncio.gather(first, second, third) == ["A", "B", "C"]
+    assert batches == [["a", "b"], ["c"]]
+
+
+async def test_a_settling_batch_waits_for_a_turn_without_new_keys() -> None:
+    batches: list[list[str]] = []
+
+    async def load(_: None, keys: list[str]) -> list[str]:
+        batches.append(list(keys))
+        return keys
+
+    loader = operation_loader(load, None, settle=True)
+    asked = [loader.load("a")]
+    for key in ("b", "c"):  # fields reached a turn apart, as graphql-core's gathered siblings are
+        await asyncio.sleep(0)
+        asked.append(loader.load(key))
+    assert await asyncio.gather(*asked) == ["a", "b", "c"]
+    assert batches == [["a", "b", "c"]]
