@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""The floor of the unique-auth scenarios: what the simulator and wrk allow a Python server.
+"""The floor of the peers' uncached scenarios: what the simulator and wrk allow a Python server.
 
-    python3 ../shared/peers/compare.py --rounds 3 --scenarios unique-auth,unique-auth-0ms \
-        --gateway-cmd "python bench/floor_app.py"
+    python3 ../shared/peers/compare.py --rounds 3 --scenarios fanout,unique-auth,unique-auth-0ms \
+        --gateway-cmd "python $PWD/bench/floor_app.py"
 
 Serves on 127.0.0.1:8300, on the gateway's own HTTP stack (uvicorn with httptools and uvloop) and
-its upstream transport, a bare ASGI callable that does only what one unique-auth request needs
-done: read the body, send one GET with the caller's bearer token to ERAS (``GATEWAY_ERAS_URL``),
-read the answer and return a fixed JSON answer of the right shape. No GraphQL, cache, credentials
-scope, metrics or log line. Its requests per second at 20 ms are the most any Python server can
-show on the same machine and simulator; the gateway's distance from it is what is left to win.
+its upstream transport, a bare ASGI callable that does only the upstream work a scenario's request
+needs: read the body, send the upstream GETs (concurrently) and read their answers, then return a
+fixed JSON answer. A request with ``variables.id`` (fanout) makes the six requests the fan-out
+query needs, 3 to ERAS (``GATEWAY_ERAS_URL``) and 3 to Figshare (``GATEWAY_FIGSHARE_URL``); any
+other makes unique-auth's one, with the caller's bearer token. No GraphQL, cache, credential
+scope, metrics or log line. Its requests per second at 20 and 50 ms are the most a Python server
+can show on the same machine and simulator; the gateway's distance from them is what is left.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
 import httpx
+import orjson
 import uvicorn
 
 from gateway.upstream.transport import UpstreamTransport
@@ -26,9 +30,28 @@ ANSWER = b'{"data":{"zooniverse":{"user":{"classifications":{"total":25}}}}}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
 
 
-def make_app(eras_url: str) -> Any:
-    url = httpx.URL(f"{eras_url}/classifications/users/42")
+def fanout_urls(eras: str, figshare: str, item: str) -> list[str]:
+    return [
+        f"{eras}/classifications?workflow_id={item}",
+        f"{eras}/classifications?project_id={item}",
+        f"{eras}/classifications/users/{item}?time_spent=true",
+        f"{figshare}/total/views/article/{item}",
+        f"{figshare}/timeline/month/views/article/{item}",
+        f"{figshare}/total/downloads/article/{item}",
+    ]
+
+
+def make_app(eras: str, figshare: str) -> Any:
+    user = httpx.URL(f"{eras}/classifications/users/42")
     transport: UpstreamTransport | None = None
+
+    async def get(url: httpx.URL | str, token: str) -> int:
+        assert transport is not None
+        answer = await transport.handle_async_request(
+            httpx.Request("GET", url, headers=[("authorization", token)])
+        )
+        await answer.aread()
+        return answer.status_code
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         nonlocal transport
@@ -40,15 +63,20 @@ def make_app(eras_url: str) -> Any:
             await transport.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return
-        more = True
+        body, more = b"", True
         while more:
-            more = (await receive()).get("more_body", False)
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
         token = dict(scope["headers"]).get(b"authorization", b"").decode()
-        assert transport is not None
-        outgoing = httpx.Request("GET", url, headers=[("authorization", token)])
-        answer = await transport.handle_async_request(outgoing)
-        await answer.aread()
-        status = 502 if answer.status_code >= 500 else 200  # compare.py's start-up check sends no token
+        item = (orjson.loads(body or b"{}").get("variables") or {}).get("id")
+        if item is None:
+            statuses = [await get(user, token)]
+        else:
+            urls = fanout_urls(eras, figshare, item)
+            statuses = list(await asyncio.gather(*(get(url, token) for url in urls)))
+        # compare.py's start-up check sends no token: only an upstream failure fails the answer.
+        status = 502 if max(statuses) >= 500 else 200
         await send({"type": "http.response.start", "status": status, "headers": HEADERS})
         await send({"type": "http.response.body", "body": ANSWER})
 
@@ -56,9 +84,12 @@ def make_app(eras_url: str) -> Any:
 
 
 if __name__ == "__main__":
-    eras = os.environ.get("GATEWAY_ERAS_URL", "http://127.0.0.1:9101")
+    app = make_app(
+        os.environ.get("GATEWAY_ERAS_URL", "http://127.0.0.1:9101"),
+        os.environ.get("GATEWAY_FIGSHARE_URL", "http://127.0.0.1:9102"),
+    )
     uvicorn.run(
-        make_app(eras),
+        app,
         host="127.0.0.1",
         port=8300,
         loop="uvloop",
