@@ -62,8 +62,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(scenario: str, seconds: int) -> dict[str, str]:
-    lua, conns, _ = SCENARIOS[scenario]
+def wrk(scenario: str, seconds: int, conns: int | None) -> dict[str, str]:
+    lua, default_conns, _ = SCENARIOS[scenario]
+    conns = conns or default_conns
     tag = str(time.time_ns() // 1000 % 900000 + 100000)  # fresh ids and tokens for every run
     extra = ["Bearer bench-fanout"] if scenario == "fanout" else []
     command = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", lua, URL]
@@ -91,15 +92,17 @@ def command_for(version: str) -> tuple[list[str], str, dict[str, str]]:
     return [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", "8300"], checkout, env
 
 
-def measure(version: str, scenario: str, seconds: int, warmup: int) -> tuple[float, float, float]:
+def measure(
+    version: str, scenario: str, seconds: int, warmup: int, conns: int | None
+) -> tuple[float, float, float]:
     """(req/s, p50 ms, CPU ms per request) of one served process."""
     command, cwd, env = command_for(version)
     server = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready()
-        wrk(scenario, warmup)
+        wrk(scenario, warmup, conns)
         before = cpu_seconds(server.pid)
-        found = wrk(scenario, seconds)
+        found = wrk(scenario, seconds, conns)
         used = cpu_seconds(server.pid) - before
     finally:
         server.send_signal(signal.SIGINT)
@@ -115,12 +118,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--connections", type=int, help="instead of the scenario's own")
     args = ap.parse_args()
     post(f"{SIM}/__latency?ms={SCENARIOS[args.scenario][2]}")
     found: dict[str, list[tuple[float, float, float]]] = {v: [] for v in args.versions}
     for _ in range(args.rounds):
         for version in args.versions:
-            found[version].append(measure(version, args.scenario, args.seconds, args.warmup))
+            run = measure(version, args.scenario, args.seconds, args.warmup, args.connections)
+            found[version].append(run)
     for version, runs in found.items():
         rps, p50, cpu = (statistics.median(run[i] for run in runs) for i in range(3))
         each = ", ".join(f"{run[0]:,.0f}" for run in runs)
