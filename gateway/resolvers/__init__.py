@@ -18,7 +18,8 @@ V = TypeVar("V")
 
 
 class TurnLoader(DataLoader[K, V]):
-    """strawberry's DataLoader, uncached, dispatching each batch at the next turn of the event loop.
+    """strawberry's DataLoader dispatching each batch at the next turn of the event loop (uncached,
+    batches unbounded: ``cache`` and ``max_batch_size`` are not read).
 
     strawberry's own schedules a callback at the first key that then makes the batch's task, whose
     first step runs a turn later again: two turns before the upstream request is sent. Under load
