@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PEERS = HERE.parents[1] / "shared" / "peers"
 SIM = "http://127.0.0.1:9101"
+FIGSHARE_SIM = "http://127.0.0.1:9102"
 URL = "http://127.0.0.1:8300/graphql"
 # name: (lua script, connections, upstream latency in ms)
 SCENARIOS = {
@@ -47,6 +48,7 @@ def post(url: str, body: bytes | None = None) -> bytes:
 
 
 def wait_ready(seconds: float = 60) -> None:
+    """Until the server on :8300 answers a query (the gateway, the peer and the floor all do)."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
@@ -55,6 +57,12 @@ def wait_ready(seconds: float = 60) -> None:
         except OSError:
             time.sleep(0.2)  # polling a process we started: there is nothing to await
     raise SystemExit(f"{URL} did not answer")
+
+
+def gateway_env(**settings: str) -> dict[str, str]:
+    """This process's environment without its GATEWAY_* settings, the simulator's URLs, ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return env | {"GATEWAY_ERAS_URL": SIM, "GATEWAY_FIGSHARE_URL": FIGSHARE_SIM} | settings
 
 
 def cpu_seconds(pid: int) -> float:
@@ -78,12 +86,10 @@ def wrk(scenario: str, seconds: int, conns: int | None) -> dict[str, str]:
 def command_for(version: str) -> tuple[list[str], str, dict[str, str]]:
     """The command serving ``version`` on :8300, its working directory and its environment."""
     where, *settings = version.split("+")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env |= {"GATEWAY_ERAS_URL": SIM, "GATEWAY_FIGSHARE_URL": "http://127.0.0.1:9102"}
-    env |= dict(s.split("=", 1) for s in settings)
+    env = gateway_env(**dict(s.split("=", 1) for s in settings))
     if where == "apollo":
         env |= {"NODE_ENV": "production", "HOST": "127.0.0.1", "PORT": "8300", "PEER_RESPONSE_CACHE": "0"}
-        env |= {"ERAS_URL": SIM, "FIGSHARE_URL": "http://127.0.0.1:9102"}
+        env |= {"ERAS_URL": SIM, "FIGSHARE_URL": FIGSHARE_SIM}
         return ["node", "/tmp/stats-peer-apollo/src/index.js"], "/tmp", env
     if where == "floor":
         return [sys.executable, str(HERE / "floor_app.py")], str(HERE.parent), env

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import signal
 import subprocess
 import sys
@@ -21,20 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
-SCENARIOS = {"hot": ("hot.lua", 32), "fanout": ("fanout.lua", 8), "unique-auth": ("unique_auth.lua", 32)}
-
-
-def wait_ready(url: str, seconds: float = 60) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)  # polling a process we started: there is nothing to await
-    raise SystemExit(f"{url} did not answer")
+from alternate import PEERS, SCENARIOS, gateway_env, wait_ready  # the same scenarios and start
 
 
 def main() -> int:
@@ -48,17 +34,15 @@ def main() -> int:
     urllib.request.urlopen(
         urllib.request.Request(f"http://127.0.0.1:9101/__latency?ms={a.latency_ms}", method="POST")
     ).read()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(GATEWAY_ERAS_URL="http://127.0.0.1:9101", GATEWAY_FIGSHARE_URL="http://127.0.0.1:9102")
     gateway = subprocess.Popen(
         ["stats-gateway", "serve", "--port", "8300"],
-        env=env,
+        env=gateway_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_ready("http://127.0.0.1:8300/healthz")
-        lua, conns = SCENARIOS[a.scenario]
+        wait_ready()
+        lua, conns, _ = SCENARIOS[a.scenario]
         wrk = [
             "wrk",
             "-t2",

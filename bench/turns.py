@@ -21,14 +21,13 @@ import os
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import orjson
 import uvicorn
+from alternate import PEERS  # the peers' scenarios
+from inprocess_bench import QUERY as UNIQUE_AUTH  # the unique-auth request
 
-PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
-UNIQUE_AUTH = '{ zooniverse { user(id: "42") { classifications { total } } } }'
 PORT = 8399
 
 

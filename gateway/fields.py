@@ -121,18 +121,10 @@ def _converter(argument: StrawberryArgument, graphql_name: str, schema: strawber
     config, declared = schema.config, argument.type
     # Newer Strawberry versions give input types that build their own value the Info and where
     # the value sits; older ones take neither.
-    path = (graphql_name,)
-    takes_info, takes_path = "info" in _CONVERTER_TAKES, "path" in _CONVERTER_TAKES
-
-    def general(value: Any, info: Any) -> Any:
-        context: dict[str, Any] = {}
-        if takes_info:
-            context["info"] = info
-        if takes_path:
-            context["path"] = path
-        return convert_argument(value, declared, registry, config, **context)
-
-    return general
+    where: dict[str, Any] = {"path": (graphql_name,)} if "path" in _CONVERTER_TAKES else {}
+    if "info" in _CONVERTER_TAKES:
+        return lambda value, info: convert_argument(value, declared, registry, config, info=info, **where)
+    return lambda value, _info: convert_argument(value, declared, registry, config, **where)
 
 
 def _scalar(kind: Any, registry: Any) -> bool:
